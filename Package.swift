@@ -1,0 +1,50 @@
+// swift-tools-version: 6.0
+// smime-milter: an S/MIME signing and verifying milter for Postfix and Sendmail.
+//
+// Module layering (each depends only on the ones above it):
+//   MIME    pure Swift: parse, canonicalise, encode (no OpenSSL, no libmilter)
+//   SMIME   S/MIME over OpenSSL 3: identities, CMS sign and verify
+//   Policy  configuration, tables and the per-message decision; testable without an MTA
+//   Milter  thin libmilter binding: callbacks, per-connection state, sockets, signals
+//   smime-milter  the executable: command line, logging
+import PackageDescription
+
+let package = Package(
+    name: "smime-milter",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "smime-milter", targets: ["smime-milter"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CMilter",
+            pkgConfig: "milter",
+            providers: [.apt(["libmilter-dev"])]
+        ),
+        .systemLibrary(
+            name: "COpenSSL",
+            pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"])]
+        ),
+        .target(name: "MIME"),
+        .target(name: "SMIME", dependencies: ["MIME", "COpenSSL"]),
+        .target(name: "Policy", dependencies: ["MIME", "SMIME"]),
+        .target(name: "Milter", dependencies: ["Policy", "CMilter"]),
+        .executableTarget(
+            name: "smime-milter",
+            dependencies: [
+                "Policy", "Milter", "SMIME", "MIME",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(name: "MIMETests", dependencies: ["MIME"]),
+        .testTarget(name: "SMIMETests", dependencies: ["SMIME", "MIME"]),
+        .testTarget(name: "PolicyTests", dependencies: ["Policy", "SMIME", "MIME"]),
+    ],
+    swiftLanguageModes: [.v6]
+)
