@@ -147,15 +147,9 @@ struct AddressParser {
 
     // MARK: grammar
 
-    private var lastComment: String?
-
-    /// Next non-comment token (comments are remembered for display-name fallback).
+    /// Next non-comment token (comments are skipped).
     private mutating func peek() -> Token? {
-        while pos < tokens.count, case .comment(let c) = tokens[pos] {
-            let trimmed = c.trimmingWhitespace
-            if !trimmed.isEmpty { lastComment = trimmed }
-            pos += 1
-        }
+        while pos < tokens.count, case .comment = tokens[pos] { pos += 1 }
         return pos < tokens.count ? tokens[pos] : nil
     }
 
@@ -164,6 +158,9 @@ struct AddressParser {
         if t != nil { pos += 1 }
         return t
     }
+
+    /// The index after the last token consumed by `addrSpec`.
+    private var lastSignificantEnd = 0
 
     private mutating func isSpecial(_ c: Unicode.Scalar) -> Bool {
         if case .special(c)? = peek() { return true }
@@ -174,8 +171,9 @@ struct AddressParser {
         var result = [Mailbox]()
         while peek() != nil {
             if isSpecial(",") { pos += 1; continue }         // obs: empty list element
-            result.append(contentsOf: try address())
-            if peek() != nil {
+            let (mailboxes, wasGroup) = try address()
+            result.append(contentsOf: mailboxes)
+            if peek() != nil && !wasGroup {   // leniency: no comma needed after a group's `;`
                 guard isSpecial(",") else { throw MIMEError.invalidAddress("unexpected text after an address") }
             }
         }
@@ -183,8 +181,7 @@ struct AddressParser {
     }
 
     /// One address: a mailbox or a group.
-    private mutating func address() throws -> [Mailbox] {
-        lastComment = nil
+    private mutating func address() throws -> ([Mailbox], Bool) {
         let phraseStart = pos
         let phrase = self.phrase()
         if isSpecial(":") {
@@ -197,15 +194,14 @@ struct AddressParser {
                 let m = try mailbox()
                 members.append(Mailbox(displayName: m.displayName, localPart: m.localPart, domain: m.domain, group: groupName))
             }
-            return members
+            return (members, true)
         }
         pos = phraseStart
-        return [try mailbox()]
+        return ([try mailbox()], false)
     }
 
     /// A mailbox: `[display-name] <addr-spec>` or a bare addr-spec.
     private mutating func mailbox() throws -> Mailbox {
-        lastComment = nil
         let start = pos
         let name = phrase()
         if isSpecial("<") {
@@ -225,10 +221,15 @@ struct AddressParser {
             return Mailbox(displayName: name.map { EncodedWord.decode($0) }, localPart: local, domain: domain)
         }
         pos = start
-        lastComment = nil
         let (local, domain) = try addrSpec()
-        _ = peek()   // a trailing comment names the mailbox: `a@b (Alice)`
-        return Mailbox(displayName: lastComment.map { EncodedWord.decode($0) }, localPart: local, domain: domain)
+        // A comment right after the addr-spec names the mailbox: `a@b (Alice)`.
+        var trailing: String?
+        var k = lastSignificantEnd
+        while k < tokens.count, case .comment(let c) = tokens[k] {
+            if !c.trimmingWhitespace.isEmpty { trailing = c.trimmingWhitespace }
+            k += 1
+        }
+        return Mailbox(displayName: trailing.map { EncodedWord.decode($0) }, localPart: local, domain: domain)
     }
 
     /// A phrase (display name): words and, leniently, dots; nil when none.
@@ -250,7 +251,7 @@ struct AddressParser {
         if words.isEmpty { return nil }
         var out = ""
         for w in words {
-            if w == "." || out.isEmpty || out.hasSuffix(".") { out += w } else { out += " " + w }
+            if w == "." || out.isEmpty { out += w } else { out += " " + w }
         }
         return out
     }
@@ -275,6 +276,7 @@ struct AddressParser {
         var domain = ""
         if case .domainLiteral(let d)? = peek() {
             pos += 1
+            lastSignificantEnd = pos
             return (local, d)
         }
         expectWord = true
@@ -285,6 +287,7 @@ struct AddressParser {
             default: break loop
             }
             pos += 1
+            lastSignificantEnd = pos
         }
         while domain.hasSuffix(".") { domain.removeLast() }
         guard !domain.isEmpty else { throw MIMEError.invalidAddress("missing domain after @") }
