@@ -355,6 +355,21 @@ func expectSameContent(fields: [HeaderField], body: [UInt8], _ e: SignableEntity
         #expect(text(e.bytes) == "Content-Type:text/plain;\r\n\tcharset=us-ascii\r\n\r\nx\r\n")
     }
 
+    @Test func sevenBitDataLabelledEightBitIsRelabelled() throws {
+        let fields = [HeaderField(name: "Content-Type", value: " text/plain; charset=us-ascii"),
+                      HeaderField(name: "Content-Transfer-Encoding", value: " 8bit")]
+        let e = try SignableEntity.make(fields: fields, body: crlf("plain\n"))
+        #expect(text(e.bytes) == "Content-Type: text/plain; charset=us-ascii\r\nContent-Transfer-Encoding: 7bit\r\n\r\nplain\r\n")
+    }
+
+    @Test func latin1HeaderBytesAreEncodedAsUnknown8bit() throws {
+        let fields = [HeaderField(name: "Content-Type", value: " text/plain"),
+                      HeaderField(name: "Content-Description", rawValue: [0x20, 0x47, 0x72, 0xFC, 0xDF, 0x65])]
+        let e = try SignableEntity.make(fields: fields, body: crlf("x\n"))
+        #expect(text(e.bytes) == "Content-Type: text/plain\r\nContent-Description: =?unknown-8bit?B?R3L832U=?=\r\n\r\nx\r\n")
+        #expect(e.warnings.isEmpty)
+    }
+
     @Test func alreadySigned() {
         func f(_ v: String) -> [HeaderField] { [HeaderField(name: "content-type", value: v)] }
         #expect(SignableEntity.isAlreadySigned(fields: f(" multipart/signed; protocol=\"application/pkcs7-signature\"; boundary=x")))
