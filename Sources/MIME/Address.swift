@@ -11,6 +11,7 @@ public struct Mailbox: Sendable, Equatable, CustomStringConvertible {
     /// The name of the group the mailbox was listed in, if any.
     public let group: String?
 
+    /// A mailbox from its parts.
     public init(displayName: String?, localPart: String, domain: String, group: String? = nil) {
         self.displayName = displayName
         self.localPart = localPart

@@ -25,6 +25,7 @@ public enum Base64Lines {
 
     /// The result of a tolerant decode.
     public struct Decoded: Sendable, Equatable {
+        /// The decoded bytes.
         public let bytes: [UInt8]
         /// Characters that are neither base64 nor white space (ignored), plus data after padding.
         public let garbageCount: Int

@@ -66,18 +66,27 @@ public struct MIMEEntity: Sendable {
     public let buffer: [UInt8]
     /// The header fields of this entity (for the top level: as passed to the parser).
     public let fields: [HeaderField]
+    /// The parsed Content-Type, or the default (`text/plain; charset=us-ascii`, `message/rfc822` in a digest).
     public let contentType: ContentType
+    /// The Content-Transfer-Encoding (7bit when absent).
     public let transferEncoding: TransferEncoding
+    /// The Content-Disposition, if present and valid.
     public let disposition: ContentDisposition?
+    /// Top level, body part of a multipart, or message encapsulated in `message/rfc822`.
     public let role: Role
     /// IMAP section number (see the type's documentation).
     public let section: String
     /// Nesting depth: 0 at the top level.
     public let depth: Int
+    /// The whole entity in `buffer` (header, blank line, body; body only at the top level).
     public let range: Range<Int>
+    /// The header field lines with their line ends, without the blank line (empty at the top level).
     public let headerRange: Range<Int>
+    /// The body, up to (not including) the line end before the next delimiter.
     public let bodyRange: Range<Int>
+    /// Leaf, parsed multipart, or encapsulated message.
     public let content: Content
+    /// Irregularities the parser tolerated.
     public let defects: [MIMEDefect]
 
     /// The exact bytes of the entity: header, blank line and body (body only at the top level).
@@ -104,7 +113,9 @@ public struct MIMEEntity: Sendable {
         if case .message(let m) = content { return m }
         return nil
     }
+    /// The preamble of a multipart (without the line end before the first delimiter).
     public var preamble: ArraySlice<UInt8>? { multipart.map { buffer[$0.preambleRange] } }
+    /// The epilogue of a multipart (after the close-delimiter line).
     public var epilogue: ArraySlice<UInt8>? { multipart.map { buffer[$0.epilogueRange] } }
 
     /// The IMAP specifier of this entity's body (`TEXT`, `2.TEXT`, or the section of a body part).

@@ -1,9 +1,13 @@
 /// A parsed `Content-Type` value (RFC 2045 §5.1). Type and subtype are lower-cased.
 public struct ContentType: Sendable, Equatable, CustomStringConvertible {
+    /// Lower-cased top-level type (`text`, `multipart`...).
     public let type: String
+    /// Lower-cased subtype.
     public let subtype: String
+    /// Parameters in order, RFC 2231 continuations joined.
     public let parameters: [MIMEParameter]
 
+    /// A content type from its parts (type and subtype are lower-cased).
     public init(type: String, subtype: String, parameters: [MIMEParameter] = []) {
         self.type = type.lowercased()
         self.subtype = subtype.lowercased()
@@ -30,9 +34,13 @@ public struct ContentType: Sendable, Equatable, CustomStringConvertible {
         let lower = name.lowercased()
         return parameters.first { $0.name == lower }?.value
     }
+    /// The `charset` parameter as stated (never defaulted).
     public var charset: String? { parameter("charset") }
+    /// The `boundary` parameter.
     public var boundary: String? { parameter("boundary") }
+    /// `multipart/*`.
     public var isMultipart: Bool { type == "multipart" }
+    /// `text/*`.
     public var isText: Bool { type == "text" }
     /// `message/rfc822` or `message/global` (RFC 6532): an encapsulated message to parse.
     public var isEncapsulatedMessage: Bool { type == "message" && (subtype == "rfc822" || subtype == "global") }
@@ -83,7 +91,9 @@ public enum TransferEncoding: Sendable, Equatable, CustomStringConvertible {
 
 /// A parsed `Content-Disposition` value (RFC 2183). `type` is lower-cased (`inline`, `attachment`).
 public struct ContentDisposition: Sendable, Equatable {
+    /// Lower-cased disposition type.
     public let type: String
+    /// Parameters in order, RFC 2231 continuations joined.
     public let parameters: [MIMEParameter]
 
     /// Parses a field value; nil when there is no disposition type.
@@ -94,9 +104,11 @@ public struct ContentDisposition: Sendable, Equatable {
         parameters = sc.parameters()
     }
 
+    /// The value of a parameter (name case-insensitive).
     public func parameter(_ name: String) -> String? {
         let lower = name.lowercased()
         return parameters.first { $0.name == lower }?.value
     }
+    /// The `filename` parameter.
     public var filename: String? { parameter("filename") }
 }

@@ -13,6 +13,7 @@ public struct MIMELimits: Sendable, Equatable {
     /// Maximum number of header fields in any one header section.
     public var maxHeaderFields: Int
 
+    /// Limits; `maxDepth` is clamped to `0...depthCap`.
     public init(maxDepth: Int = 64, maxParts: Int = 10_000, maxHeaderFields: Int = 10_000) {
         self.maxDepth = max(0, min(maxDepth, MIMELimits.depthCap))
         self.maxParts = max(1, maxParts)

@@ -1,9 +1,12 @@
 /// One parameter of a structured MIME field (`name` lower-cased; `value` unquoted and, for RFC 2231
 /// parameters, percent-decoded, joined across continuations and converted from its charset).
 public struct MIMEParameter: Sendable, Equatable {
+    /// Lower-cased name without RFC 2231 `*` suffixes.
     public let name: String
+    /// The decoded value.
     public let value: String
 
+    /// A parameter (the name should be lower-case).
     public init(name: String, value: String) {
         self.name = name
         self.value = value
