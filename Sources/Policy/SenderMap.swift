@@ -57,10 +57,11 @@ public struct SenderMap: Sendable, Equatable {
 
     /// Whether mail without a SASL login and with envelope sender `envelopeSender` may use
     /// From `address`: yes when both are the same address, or when the governing entry for
-    /// `address` lists `envelopeSender`. A null sender (`<>`) is never allowed.
+    /// `address` lists `envelopeSender`. Only names containing `@` count as envelope senders,
+    /// so a listed login name never doubles as one; a null sender (`<>`) is never allowed.
     public func allows(envelopeSender: String, address: String) -> Bool {
         let sender = NormalisedAddress(envelopeSender)
-        guard !sender.full.isEmpty else { return false }
+        guard let domain = sender.domain, !domain.isEmpty, !sender.local.isEmpty else { return false }
         if sender.full == NormalisedAddress(address).full { return true }
         return allowedLogins(for: address).contains(sender.full)
     }
