@@ -46,6 +46,8 @@ public struct ConfigurationKey: Sendable {
     let apply: @Sendable (_ value: String, _ context: KeyContext, _ config: inout Configuration) throws -> Void
     /// The effective value as it can be written in the file, or nil when unset.
     let show: @Sendable (Configuration) -> String?
+    /// A secret value (a passphrase, say) is never repeated in error messages or by `describe()`.
+    public var isSecret: Bool = false
 
     /// The key called `name` (case-insensitive), if any.
     public static func named(_ name: some StringProtocol) -> ConfigurationKey? {
@@ -116,7 +118,13 @@ public struct ConfigurationKey: Sendable {
                     config.internalHosts = try NetworkList.parse(contents: contents, file: path)
                 } else {
                     let list = value.lowercased().hasPrefix("csl:") ? String(value.dropFirst(4)) : value
-                    config.internalHosts = try NetworkList.parse(list: list)
+                    do {
+                        config.internalHosts = try NetworkList.parse(list: list)
+                    } catch let problem as ValueProblem where listItems(list).count == 1
+                                && !list.contains("/") && !list.contains(":") && list.contains(where: \.isLetter) {
+                        // A lone word may be a file name written without ./
+                        throw ValueProblem(problem.reason + "; a file name must start with /, ./, ../ or file:")
+                    }
                 }
             },
             show: { $0.internalHosts.description }

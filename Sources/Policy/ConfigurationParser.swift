@@ -50,8 +50,9 @@ public enum ConfigurationParser {
             do {
                 try key.apply(value, context, &config)
             } catch let problem as ValueProblem {
+                let shown = key.isSecret ? "" : ": " + quoted(value)
                 throw ConfigurationError(file: file, line: line.number,
-                                         message: "bad value for \(key.name): \(quoted(value)) (\(problem.reason))")
+                                         message: "bad value for \(key.name)\(shown) (\(problem.reason))")
             }
         }
         try checkConsistency(config, file: file, lines: seen)

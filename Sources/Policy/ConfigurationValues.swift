@@ -1,6 +1,8 @@
 /// Which jobs the milter does (`Mode`): any non-empty combination of sign and verify.
 public struct OperatingMode: OptionSet, Sendable, Hashable, CustomStringConvertible {
+    /// Bit 0 is sign, bit 1 is verify.
     public let rawValue: UInt8
+    /// A mode from its bits (see `rawValue`).
     public init(rawValue: UInt8) { self.rawValue = rawValue }
 
     /// Sign outbound mail (letter `s`).
@@ -41,7 +43,16 @@ public enum OnErrorAction: String, Sendable, Equatable, CaseIterable {
 
 /// How much is logged (`LogLevel`); each level includes the ones before it.
 public enum LogLevel: String, Sendable, Equatable, Comparable, CaseIterable {
-    case error, warning, notice, info, debug
+    /// Only failures: messages not processed, configuration problems.
+    case error
+    /// Also problems that do not stop processing (an identity refused at start, say).
+    case warning
+    /// Also noteworthy decisions, such as a sender not allowed to use its From address.
+    case notice
+    /// Also one line per message. The default.
+    case info
+    /// Also details for troubleshooting.
+    case debug
 
     private var rank: Int {
         switch self {
@@ -64,6 +75,7 @@ public struct UserSpec: Sendable, Equatable, CustomStringConvertible {
     /// Group name or numeric gid; nil means the user's primary group.
     public let group: String?
 
+    /// A user, and optionally a group, by name or number.
     public init(user: String, group: String?) {
         self.user = user
         self.group = group

@@ -112,6 +112,9 @@ extension SigningTable {
             throw ValueProblem("missing identity before option \(quoted(fields[1]))")
         }
         let identity = String(fields[1])
+        guard !identity.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+            throw ValueProblem("control characters are not allowed in an identity name")
+        }
         var form: SignatureForm?
         var options = SigningOptions()
         var seenOptions: Set<String> = []

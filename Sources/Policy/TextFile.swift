@@ -17,7 +17,8 @@ enum TextFile {
         guard !path.isEmpty, !path.contains("\0") else {
             throw ValueProblem("cannot read \(quoted(path)): not a valid path")
         }
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: opening a FIFO must not hang start-up; it is refused below as not a regular file.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         if fd < 0 {
             throw ValueProblem("cannot read \(quoted(path)): \(systemError(errno))")
         }

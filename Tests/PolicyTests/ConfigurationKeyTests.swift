@@ -106,6 +106,11 @@ struct ConfigurationKeyTests {
         #expect(csl.internalHosts.contains("10.2.3.4"))
     }
 
+    @Test func internalHostsLoneWordHintsAtFileNames() {
+        let error = configurationError { try parseConfig("InternalHosts internal-hosts") }
+        #expect(error?.message.contains("a file name must start with /, ./, ../ or file:") == true)
+    }
+
     @Test func internalHostsFile() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }

@@ -102,6 +102,7 @@ struct SigningTableTests {
         ("alice@example.com alice opaque detached", "form is given twice"),
         ("alice@example.com skip opaque", "nothing may follow skip"),
         ("alice@example.com alice OnBrokenSignature=strip", "unknown option \"OnBrokenSignature\""),
+        ("alice@example.com al\u{1}ice", "control characters"),
     ])
     func badLinesAreReportedWithFileAndLine(line: String, expected: String) {
         let error = configurationError { try table("# first\n*@other.test org\n\(line)\n") }
