@@ -12,13 +12,18 @@ public enum CMSSigner {
     /// - Parameters:
     ///   - content: the bytes to sign, already canonical (CRLF line ends); signed as they are.
     ///   - identity: the signer; its certificate and intermediates (never the root) are included.
-    ///   - digest: the message digest; RSA keys sign with PKCS#1 v1.5, EC keys with ECDSA.
+    ///   - digest: the message digest; RSA keys sign with PKCS#1 v1.5, EC keys with ECDSA;
+    ///     an Ed25519 identity needs its `requiredDigest` (SHA-512).
     ///   - detached: true for multipart/signed (eContent absent), false for opaque signed-data.
     /// - Returns: DER with signed attributes contentType, messageDigest, signingTime,
     ///   SMIMECapabilities (OpenSSL's defaults) and ESS signingCertificateV2.
     public static func sign(content: [UInt8], identity: SigningIdentity, digest: DigestAlgorithm,
                             detached: Bool) throws -> [UInt8] {
         ERR_clear_error()
+        if let required = identity.requiredDigest, required != digest {
+            throw SMIMEError(.signingFailed, "\(identity.keyDescription) signatures use \(required.rawValue), "
+                             + "not \(digest.rawValue) (RFC 8419)")
+        }
         // CMS_BINARY: the content is already canonical; text mode would re-canonicalise it.
         // CMS_PARTIAL: add the signer ourselves to choose the digest.
         // CMS_CADES: add ESS signingCertificateV2, which binds the signer certificate.

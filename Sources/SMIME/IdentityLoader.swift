@@ -176,8 +176,18 @@ public enum IdentityLoader {
         }
         _ = OpenSSL.drainErrors()
         keyOwned = nil
-        return SigningIdentity(name: name, certificate: leaf, privateKey: key, chain: chain,
-                               certificateInfo: info, chainSubjects: chainSubjects, sourceFiles: sourceFiles)
+        let identity = SigningIdentity(name: name, certificate: leaf, privateKey: key, chain: chain,
+                                       certificateInfo: info, chainSubjects: chainSubjects, sourceFiles: sourceFiles)
+        // A trial signature finds keys this OpenSSL's CMS cannot sign with (Ed25519 before
+        // OpenSSL 3.2, Ed448, exotic curves) at load time rather than on the first message.
+        do {
+            _ = try CMSSigner.sign(content: [], identity: identity, digest: identity.requiredDigest ?? .sha256,
+                                   detached: true)
+        } catch {
+            throw IdentityProblem(file: file, reason: "OpenSSL cannot make a CMS signature with this "
+                                  + "\(identity.keyDescription) key: \(error)")
+        }
+        return identity
     }
 
     /// Reads a passphrase file (a secret: permissions checked) and strips trailing CR/LF.

@@ -40,8 +40,9 @@ enum SecureFile {
         var bytes = [UInt8](repeating: 0, count: Int(info.st_size))
         var total = 0
         while total < bytes.count {
-            let count = bytes.withUnsafeMutableBytes { raw in
-                Foundation.read(descriptor, raw.baseAddress! + total, raw.count - total)
+            let count = bytes.withUnsafeMutableBytes { raw -> Int in
+                guard let base = raw.baseAddress else { return 0 }
+                return Foundation.read(descriptor, base + total, raw.count - total)
             }
             if count < 0 && errno == EINTR { continue }
             guard count >= 0 else {
@@ -57,6 +58,6 @@ enum SecureFile {
     /// The problem for a key file that group or others can access.
     static func permissionProblem(_ path: String, mode: mode_t) -> IdentityProblem {
         IdentityProblem(file: path, reason: "key file is accessible by group or others (mode "
-            + String(mode, radix: 8) + "); run chmod 600 on it")
+            + String(format: "%04o", UInt32(mode)) + "); run chmod 600 on it")
     }
 }

@@ -59,6 +59,12 @@ public final class SigningIdentity: @unchecked Sendable {
         smime_sk_X509_pop_free(chain)
     }
 
+    /// The only digest this key can sign with, if it dictates one: Ed25519 signs with
+    /// SHA-512 (RFC 8419 §3.1). Nil for RSA and ECDSA, which take any `DigestAlgorithm`.
+    public var requiredDigest: DigestAlgorithm? {
+        keyDescription == "Ed25519" ? .sha512 : nil
+    }
+
     /// Whether `address` (any case) is one of the certificate's addresses.
     public func matches(address: String) -> Bool {
         addresses.contains(address.lowercased())

@@ -62,29 +62,59 @@ struct IdentityStoreTests {
 
     /// Issues another alice@example.com certificate (EC P-256) valid for `days`, with openssl.
     private func issueAlice(pki: TestPKI, in dir: TemporaryDirectory, name: String, days: Int) throws -> SigningIdentity {
+        try issue(pki: pki, in: dir, name: name, address: "alice@example.com",
+                  newKey: ["ec", "-pkeyopt", "ec_paramgen_curve:P-256"], days: days)
+        return try IdentityLoader.load(name: name, directory: dir.path)
+    }
+
+    /// Issues a certificate for `address` from the test intermediate with `openssl req -CA`.
+    func issue(pki: TestPKI, in dir: TemporaryDirectory, name: String, address: String,
+               newKey: [String], days: Int) throws {
         let config = try dir.write("\(name).cnf", Array("""
             [req]
             distinguished_name = dn
             x509_extensions = leaf
             prompt = no
             [dn]
-            CN = alice@example.com
+            CN = \(address)
             [leaf]
             basicConstraints = critical, CA:FALSE
             keyUsage = critical, digitalSignature
             extendedKeyUsage = emailProtection
-            subjectAltName = email:alice@example.com
+            subjectAltName = email:\(address)
 
             """.utf8))
         let result = try Subprocess.run("openssl", [
-            "req", "-x509", "-config", config, "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+            "req", "-x509", "-config", config, "-newkey"] + newKey + [
             "-nodes", "-keyout", dir.path + "/\(name).key", "-out", dir.path + "/\(name).pem",
             "-days", String(days), "-CA", pki.directory + "/intermediate.pem",
             "-CAkey", pki.directory + "/intermediate.key",
         ])
         #expect(result.status == 0, "\(result.combined)")
         try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: dir.path + "/\(name).key")
-        return try IdentityLoader.load(name: name, directory: dir.path)
+    }
+
+    /// Ed25519 needs OpenSSL 3.2+ for CMS; either it loads and signs (SHA-512 only), or it is
+    /// refused at load time with a clear reason, never at the first message.
+    @Test func ed25519IsEitherUsableOrRefusedAtLoad() throws {
+        let pki = try TestPKI.get()
+        let dir = try TemporaryDirectory(prefix: "ed25519")
+        try issue(pki: pki, in: dir, name: "ed", address: "ed@example.com", newKey: ["ed25519"], days: 30)
+        let store = IdentityStore.load(directory: dir.path)
+        if let ed = store.identity(named: "ed") {
+            #expect(ed.keyDescription == "Ed25519")
+            #expect(ed.requiredDigest == .sha512)
+            #expect(throws: SMIMEError.self) {
+                try CMSSigner.sign(content: Samples.text, identity: ed, digest: .sha256, detached: true)
+            }
+            let (message, _) = try Samples.multipartSignedMessage(entity: Samples.text, identity: ed, digest: .sha512)
+            let verdict = try OpenSSLVerifier.verify(message: message, root: pki.rootPEM)
+            #expect(verdict.valid, "\(verdict.log)")
+        } else {
+            let problem = try #require(store.rejected.first)
+            #expect(problem.file == dir.path + "/ed.pem")
+            #expect(problem.reason.contains("cannot make a CMS signature with this Ed25519 key"), "\(problem)")
+        }
     }
 
     @Test(arguments: [
