@@ -32,4 +32,19 @@ public enum LineEnds {
         }
         return !pendingCR
     }
+
+    /// Returns `bytes` with every CRLF replaced by a bare LF (the Unix file convention); other
+    /// bytes, including lone CRs, are kept.
+    public static func toLF<C: Collection>(_ bytes: C) -> [UInt8] where C.Element == UInt8 {
+        var out = [UInt8]()
+        out.reserveCapacity(bytes.count)
+        var pendingCR = false
+        for b in bytes {
+            if pendingCR && b != Byte.lf { out.append(Byte.cr) }
+            pendingCR = b == Byte.cr
+            if !pendingCR { out.append(b) }
+        }
+        if pendingCR { out.append(Byte.cr) }
+        return out
+    }
 }
