@@ -197,7 +197,7 @@ final class PolicyFixture: Sendable {
         let path = "\(directory)/msg-\(UUID().uuidString).eml"
         try Data(message).write(to: URL(fileURLWithPath: path))
         let (status, output) = PolicyFixture.run([
-            "openssl", "cms", "-verify", "-in", path, "-CAfile", "\(directory)/pki/root.pem", "-binary",
+            "openssl", "cms", "-verify", "-in", path, "-CAfile", "\(directory)/pki/root.pem", "-binary", "-crlfeol",
         ])
         #expect(status == 0, "openssl cms -verify failed: \(output)")
         return output
