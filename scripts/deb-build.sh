@@ -24,7 +24,9 @@ done
 #    package does not depend on a toolchain under /opt.
 bin=${DEB_BINARY:-}
 if [ -z "$bin" ]; then
-    (cd "$repo" && ${SWIFT:-swift} build -c release --static-swift-stdlib --product "$name" >&2)
+    # -z now with -z relro (the default) makes the GOT read-only (lintian: hardening-no-bindnow).
+    (cd "$repo" && ${SWIFT:-swift} build -c release --static-swift-stdlib --product "$name" \
+        -Xlinker -z -Xlinker now >&2)
     bin=$repo/.build/release/$name
 fi
 [ -x "$bin" ] || die "no executable at $bin"
