@@ -142,9 +142,8 @@ def milter_lines(name: str, socket_spec: str, flags: str = "T",
     """The sendmail.mc lines that put a milter in front of Sendmail (see docs/sendmail.md)."""
     return (
         f"INPUT_MAIL_FILTER({_m4_quote(name)}, {_m4_quote(f'S={socket_spec}, F={flags}, T={timeouts}')})dnl\n"
-        # The defaults already send i and {auth_authen} at MAIL FROM and {daemon_name} at connect;
-        # the queue id is sent again at end of message, where the milter logs it.
-        "define(`confMILTER_MACROS_ENVFROM', confMILTER_MACROS_ENVFROM`, {auth_type}')dnl\n"
+        # Sendmail's defaults already send {daemon_name} at connect and i, {auth_authen} at
+        # MAIL FROM; the queue id is sent again at end of message, where the milter logs it.
         "define(`confMILTER_MACROS_EOM', confMILTER_MACROS_EOM`, i')dnl\n"
     )
 

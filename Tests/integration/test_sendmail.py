@@ -79,6 +79,13 @@ def test_dead_milter_tempfails(tmp_path, sink):
     dead = free_port()
     with SendmailRig(tmp_path / "sendmail", sink.port, milter=f"inet:{dead}@127.0.0.1") as mta:
         res = mta.send(message("Alice <alice@example.com>", "no milter"), "alice@example.com", ["bob@sink.test"])
+        cf = (mta.workdir / "sendmail.cf").read_text()
+    # The lines docs/sendmail.md gives produce the filter and the macros the milter reads.
+    assert f"Xsmime-milter, S=inet:{dead}@127.0.0.1, F=T, T=S:30s;R:30s;E:60s" in cf
+    macros = {l.split("=", 1)[0]: l.split("=", 1)[1] for l in cf.splitlines() if l.startswith("O Milter.macros.")}
+    assert "{daemon_name}" in macros["O Milter.macros.connect"]
+    assert {"i", "{auth_authen}"} <= {m.strip() for m in macros["O Milter.macros.envfrom"].split(",")}
+    assert "i" in {m.strip() for m in macros["O Milter.macros.eom"].split(",")}
     assert res.returncode != 0
     assert "<** 4" in res.stdout or "<-  4" in res.stdout, res.stdout[-2000:]
     assert sink.messages() == []
