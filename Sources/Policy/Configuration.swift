@@ -42,6 +42,16 @@ public struct Configuration: Sendable, Equatable {
     public var onError: OnErrorAction
     /// `LogLevel`: how much to log.
     public var logLevel: LogLevel
+    /// `SubjectTagPass`: Subject prefix for mail whose signature passed; empty for none.
+    public var subjectTagPass: String
+    /// `SubjectTagFail`: Subject prefix for mail whose signature did not pass; empty for none.
+    public var subjectTagFail: String
+    /// `SubjectTagNone`: Subject prefix for unsigned mail; empty for none.
+    public var subjectTagNone: String
+    /// `RequireSignature`: senders known to sign everything, if configured.
+    public var requireSignature: RequiredSigners?
+    /// `OnMissingSignature`: what happens to mail from a required signer without a passing signature.
+    public var onMissingSignature: MissingSignatureAction
 
     /// A configuration with the given values; every omitted value is the documented default.
     public init(
@@ -59,7 +69,12 @@ public struct Configuration: Sendable, Equatable {
         trustAnchors: String? = nil,
         digest: DigestAlgorithm = .sha256,
         onError: OnErrorAction = .tempfail,
-        logLevel: LogLevel = .info
+        logLevel: LogLevel = .info,
+        subjectTagPass: String = "",
+        subjectTagFail: String = "",
+        subjectTagNone: String = "",
+        requireSignature: RequiredSigners? = nil,
+        onMissingSignature: MissingSignatureAction = .tag
     ) {
         self.sourceFile = sourceFile
         self.socket = socket
@@ -76,6 +91,11 @@ public struct Configuration: Sendable, Equatable {
         self.digest = digest
         self.onError = onError
         self.logLevel = logLevel
+        self.subjectTagPass = subjectTagPass
+        self.subjectTagFail = subjectTagFail
+        self.subjectTagNone = subjectTagNone
+        self.requireSignature = requireSignature
+        self.onMissingSignature = onMissingSignature
     }
 
     /// This host's name from gethostname(3), the default `AuthservID` (as in OpenDKIM);

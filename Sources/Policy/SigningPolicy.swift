@@ -21,7 +21,7 @@ public struct SigningPolicy: Sendable {
         guard configuration.mode.contains(.sign) else {
             return PolicyOutcome(decision: .skipped(reason: "signing is off (Mode)"))
         }
-        guard let origin = origin(of: message) else {
+        guard let origin = MessageOrigin.of(message, internalHosts: configuration.internalHosts)?.rawValue else {
             return PolicyOutcome(decision: .skipped(reason: "not originating here"))
         }
         let fromAddress: String
@@ -69,16 +69,6 @@ public struct SigningPolicy: Sendable {
             }
         }
         return outcome
-    }
-
-    /// Why the message counts as originating here (the OpenDKIM rule), or nil.
-    func origin(of message: MessageContext) -> String? {
-        if message.connection.isNonSMTP { return "local submission" }
-        if message.saslLogin != nil { return "sasl" }
-        if let address = message.connection.clientAddress, configuration.internalHosts.contains(address) {
-            return "internal host"
-        }
-        return nil
     }
 
     /// The one From address, or why there is none to sign for.

@@ -53,7 +53,7 @@ struct RunCommand: ParsableCommand {
 
 /// Connects the milter binding to the policy and the log.
 struct PolicyDelegate: MilterDelegate {
-    let policy: SigningPolicy
+    let policy: MessagePolicy
     let logger: Logger
 
     func evaluate(_ message: MessageContext) -> PolicyOutcome {
@@ -65,6 +65,7 @@ struct PolicyDelegate: MilterDelegate {
         switch outcome.decision {
         case .error: logger.error("\(line)")
         case .unauthorised: logger.warning("\(line)")
+        case .verified where outcome.action != .accept: logger.notice("\(line)")
         default: logger.info("\(line)")
         }
     }

@@ -7,7 +7,10 @@ import SMIME
 struct LoadedSetup {
     let configuration: Configuration
     let identities: IdentityStore
-    let policy: SigningPolicy
+    /// The signing decision alone (the offline `sign` command).
+    let signingPolicy: SigningPolicy
+    /// The milter's decision: signing for mail originating here, verification for the rest.
+    let policy: MessagePolicy
     /// Problems that do not stop the milter but an administrator must see (refused identities,
     /// SigningTable lines naming identities that did not load).
     let problems: [String]
@@ -29,10 +32,20 @@ struct LoadedSetup {
                 problems.append("SigningTable names identity \"\(name)\", which is not loaded")
             }
         }
+        let signing = SigningPolicy(configuration: configuration, identities: identities)
+        let verification = makeVerifier(configuration).map {
+            VerificationPolicy(configuration: configuration, verifier: $0)
+        }
         return LoadedSetup(
-            configuration: configuration, identities: identities,
-            policy: SigningPolicy(configuration: configuration, identities: identities),
+            configuration: configuration, identities: identities, signingPolicy: signing,
+            policy: MessagePolicy(signing: signing, verification: verification),
             problems: problems)
+    }
+
+    /// The signature verifier for `configuration`. None yet: `SMIME.MessageVerifier` is being
+    /// written on its own branch and is plugged in here when it is merged.
+    static func makeVerifier(_ configuration: Configuration) -> (any SignatureVerifier)? {
+        nil
     }
 }
 
