@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Milter
 import Policy
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -28,7 +29,7 @@ struct RunCommand: ParsableCommand {
             let days = Int(identity.notAfter.timeIntervalSinceNow / 86_400)
             logger.info("identity \(identity.name): \(identity.addresses.joined(separator: ", ")) \(identity.keyDescription), expires in \(days) days")
         }
-        let delegate = PolicyDelegate(policy: setup.policy, logger: logger)
+        let delegate = PolicyDelegate(setup: setup, logger: logger)
         let server = MilterServer(
             socket: setup.configuration.socket, socketMode: setup.configuration.socketMode, delegate: delegate)
         do {
@@ -44,20 +45,47 @@ struct RunCommand: ParsableCommand {
             throw ExitCode(71)  // EX_OSERR
         }
         logger.notice("smime-milter \(SMIMEMilterVersion.string) listening on \(setup.configuration.socket), mode \(setup.configuration.mode)")
-        let rc = server.run()
+        let rc = server.run(reload: { delegate.reload(configPath: options.config) })
         if let pidFile = setup.configuration.pidFile { unlink(pidFile) }
         logger.notice("smime-milter stopped")
         if rc != 0 { throw ExitCode(rc) }
     }
 }
 
-/// Connects the milter binding to the policy and the log.
-struct PolicyDelegate: MilterDelegate {
-    let policy: SigningPolicy
+/// Connects the milter binding to the policy and the log, and holds the configuration in
+/// force. A reload swaps it whole; a message evaluates against one consistent set.
+final class PolicyDelegate: MilterDelegate {
+    private let current: Mutex<LoadedSetup>
     let logger: Logger
 
+    init(setup: LoadedSetup, logger: Logger) {
+        self.current = Mutex(setup)
+        self.logger = logger
+    }
+
+    var setup: LoadedSetup { current.withLock { $0 } }
+
     func evaluate(_ message: MessageContext) -> PolicyOutcome {
-        policy.evaluate(message)
+        setup.policy.evaluate(message)
+    }
+
+    /// Re-reads the configuration, identities and tables. A configuration with an error is
+    /// refused with a log line and the one in force stays.
+    func reload(configPath: String) {
+        let old = setup
+        let new: LoadedSetup
+        do {
+            new = try LoadedSetup.load(configPath: configPath)
+        } catch {
+            logger.error("reload refused, keeping the configuration in force: \(error)")
+            return
+        }
+        for problem in new.problems { logger.warning("\(problem)") }
+        if new.configuration.socket != old.configuration.socket || new.configuration.userID != old.configuration.userID {
+            logger.warning("reload: Socket and UserID changes take effect only after a restart")
+        }
+        current.withLock { $0 = new }
+        logger.notice("reloaded \(configPath): \(new.identities.identities.count) identities")
     }
 
     func finished(_ message: MessageContext, outcome: PolicyOutcome, milliseconds: Double) {
