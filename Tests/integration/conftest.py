@@ -74,8 +74,10 @@ def signing_rig(request, milter_bin) -> rigmod.Rig:
 @pytest.fixture
 def rcpt(request) -> str:
     """A recipient address unique to the test, so tests sharing a rig find their own mail."""
+    import hashlib
     name = request.node.name.replace("[", "-").replace("]", "").replace("_", "-").lower()
-    return f"{name}@{rigmod.SINK_DOMAIN}"
+    digest = hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:6]
+    return f"{name[5:40].strip('-')}-{digest}@{rigmod.SINK_DOMAIN}"
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -279,7 +279,8 @@ class MilterSettings:
                                  "bob@example.com bob detached\n"
                                  "carol@example.com carol opaque\n"
                                  "newsletter@example.net news detached\n")
-    sender_map: str | None = ""
+    # carol may use any @example.net address; nothing lets bob use alice's address.
+    sender_map: str | None = "@example.net carol@example.com\n"
     internal_hosts: str = "127.0.0.1, ::1"
     mode: str = "s"
     on_error: str = "tempfail"
