@@ -1,3 +1,5 @@
+import Foundation
+
 /// The message digest used for a CMS signature (RFC 8551 §2.1: SHA-256 and SHA-512 are MUST).
 public enum DigestAlgorithm: String, Sendable, CaseIterable {
     case sha256

@@ -1,0 +1,89 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import SMIME
+
+/// The milter's settings, read from an OpenDKIM-style configuration file.
+///
+/// Every property holds its effective value (the default when the file does not set it).
+/// Paths are absolute: relative paths in the file are resolved against the file's directory.
+/// See `ConfigurationKey.all` for the keys and their documentation, and `ConfigurationParser`
+/// for reading a file.
+public struct Configuration: Sendable, Equatable {
+    /// The configuration file this was read from (kept for reloading and messages).
+    public var sourceFile: String
+    /// `Socket`: where to listen.
+    public var socket: SocketSpec
+    /// `SocketMode`: permission bits of a unix socket.
+    public var socketMode: UInt32
+    /// `UserID`: the account to switch to after opening the socket, if any.
+    public var userID: UserSpec?
+    /// `PidFile`: where to write the process id, if anywhere.
+    public var pidFile: String?
+    /// `Mode`: sign, verify or both.
+    public var mode: OperatingMode
+    /// `AuthservID`: the authserv-id in Authentication-Results fields.
+    public var authservID: String
+    /// `InternalHosts`: clients whose mail is outbound (signed).
+    public var internalHosts: NetworkList
+    /// `CertificateDir`: the signing identities (certificates and keys).
+    public var certificateDir: String?
+    /// `SigningTable`: which identity signs for which sender, if configured.
+    public var signingTable: SigningTable?
+    /// `SenderMap`: who may use which From address, if configured.
+    public var senderMap: SenderMap?
+    /// `TrustAnchors`: CA certificates trusted when verifying, if configured.
+    public var trustAnchors: String?
+    /// `Digest`: the signature's message digest.
+    public var digest: DigestAlgorithm
+    /// `OnError`: what to tell the MTA when a message cannot be processed.
+    public var onError: OnErrorAction
+    /// `LogLevel`: how much to log.
+    public var logLevel: LogLevel
+
+    /// A configuration with the given values; every omitted value is the documented default.
+    public init(
+        sourceFile: String = "",
+        socket: SocketSpec = .default,
+        socketMode: UInt32 = 0o660,
+        userID: UserSpec? = nil,
+        pidFile: String? = nil,
+        mode: OperatingMode = [.sign, .verify],
+        authservID: String = Configuration.systemHostName(),
+        internalHosts: NetworkList = .loopback,
+        certificateDir: String? = nil,
+        signingTable: SigningTable? = nil,
+        senderMap: SenderMap? = nil,
+        trustAnchors: String? = nil,
+        digest: DigestAlgorithm = .sha256,
+        onError: OnErrorAction = .tempfail,
+        logLevel: LogLevel = .info
+    ) {
+        self.sourceFile = sourceFile
+        self.socket = socket
+        self.socketMode = socketMode
+        self.userID = userID
+        self.pidFile = pidFile
+        self.mode = mode
+        self.authservID = authservID
+        self.internalHosts = internalHosts
+        self.certificateDir = certificateDir
+        self.signingTable = signingTable
+        self.senderMap = senderMap
+        self.trustAnchors = trustAnchors
+        self.digest = digest
+        self.onError = onError
+        self.logLevel = logLevel
+    }
+
+    /// This host's name from gethostname(3), the default `AuthservID` (as in OpenDKIM);
+    /// `localhost` if it cannot be read.
+    public static func systemHostName() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
+        let name = String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return name.isEmpty ? "localhost" : name
+    }
+}
