@@ -38,7 +38,7 @@ def load_config(path: str) -> dict:
 
 
 class Policy:
-    def __init__(self, conf: dict):
+    def __init__(self, conf: dict, workdir: Path):
         self.internal = [ipaddress.ip_network(x.strip()) for x in conf.get("internalhosts", "127.0.0.1").split(",")]
         self.certdir = Path(conf["certificatedir"])
         self.table = []
@@ -53,7 +53,8 @@ class Policy:
                 f = line.split(None, 1)
                 if len(f) == 2:
                     self.sender_map[f[0].lower()] = [x.strip().lower() for x in f[1].split(",")]
-        self.tmp = Path(tempfile.mkdtemp(prefix="fake-milter."))
+        # Inside the rig's directory (next to the config), so the rig's teardown removes it.
+        self.tmp = Path(tempfile.mkdtemp(prefix="fake-milter.", dir=workdir))
         self.pem = {}
 
     def identity_pem(self, name: str) -> Path:
@@ -224,7 +225,7 @@ def main() -> None:
     if len(sys.argv) != 4 or sys.argv[1] != "run" or sys.argv[2] != "--config":
         sys.exit("usage: fake_milter.py run --config FILE")
     conf = load_config(sys.argv[3])
-    policy = Policy(conf)
+    policy = Policy(conf, Path(sys.argv[3]).resolve().parent)
     port, _, host = conf["socket"].removeprefix("inet:").partition("@")
     srv = socket.socket()
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
