@@ -1,0 +1,105 @@
+import Foundation
+
+/// Writes the S/MIME MIME structures around a signature (RFC 8551 §3.5, RFC 1847).
+///
+/// Output uses CRLF throughout. The caller makes the returned Content-Type the message's new
+/// top-level Content-Type field (folding it if needed) and the returned body its new body.
+public enum SMIMEWriter {
+    /// The prefix of generated boundaries; "=_" cannot occur in quoted-printable or base64
+    /// text, and the random tail is checked against the entity anyway.
+    public static let boundaryPrefix = "----=_smime_"
+
+    /// The preamble shown by non-MIME readers.
+    public static let preamble = "This is an S/MIME signed message"
+
+    /// Wraps a signed entity and its detached signature in multipart/signed.
+    ///
+    /// The entity bytes appear verbatim as part 1; the CRLF before each delimiter belongs to
+    /// the delimiter (RFC 2046 §5.1.1), so the signed bytes are exactly `entity`.
+    ///
+    /// - Parameters:
+    ///   - entity: the exact bytes that were signed (MIME header fields, blank line, body).
+    ///   - signature: DER SignedData without eContent, from `CMSSigner.sign(..., detached: true)`.
+    ///   - digest: the digest used, for `micalg`.
+    ///   - boundary: a fixed boundary (tests); nil makes a random one.
+    /// - Throws: `SMIMEError.Kind.invalidBoundary` when a given boundary is not a valid RFC 2046
+    ///   boundary or occurs in the entity.
+    public static func multipartSigned(entity: [UInt8], signature: [UInt8], digest: DigestAlgorithm,
+                                       boundary: String? = nil) throws -> (contentType: String, body: [UInt8]) {
+        let chosen: String
+        if let boundary {
+            guard isValidBoundary(boundary) else {
+                throw SMIMEError(.invalidBoundary, "boundary \"\(boundary)\" is not a valid MIME boundary")
+            }
+            guard !contains(entity, Array(boundary.utf8)) else {
+                throw SMIMEError(.invalidBoundary, "boundary \"\(boundary)\" occurs in the signed entity")
+            }
+            chosen = boundary
+        } else {
+            chosen = makeBoundary(avoiding: entity)
+        }
+        let contentType = "multipart/signed; protocol=\"application/pkcs7-signature\"; micalg=\(digest.micalg); boundary=\"\(chosen)\""
+        var body: [UInt8] = []
+        body.reserveCapacity(entity.count + signature.count * 4 / 3 + 512)
+        let delimiter = "--" + chosen
+        body += Array((preamble + "\r\n\r\n" + delimiter + "\r\n").utf8)
+        body += entity
+        body += Array(("\r\n" + delimiter + "\r\n"
+            + "Content-Type: application/pkcs7-signature; name=\"smime.p7s\"\r\n"
+            + "Content-Transfer-Encoding: base64\r\n"
+            + "Content-Disposition: attachment; filename=\"smime.p7s\"\r\n"
+            + "\r\n").utf8)
+        body += base64Lines(signature)
+        body += Array(("\r\n" + delimiter + "--\r\n").utf8)
+        return (contentType, body)
+    }
+
+    /// The header values and body of an opaque signed message (application/pkcs7-mime
+    /// signed-data) carrying `signedData` from `CMSSigner.sign(..., detached: false)`.
+    public static func opaque(signedData: [UInt8]) -> (contentType: String, contentTransferEncoding: String,
+                                                        contentDisposition: String, body: [UInt8]) {
+        var body = base64Lines(signedData)
+        body += [0x0D, 0x0A]
+        return ("application/pkcs7-mime; smime-type=signed-data; name=\"smime.p7m\"", "base64",
+                "attachment; filename=\"smime.p7m\"", body)
+    }
+
+    /// Base64 in lines of 76 characters separated by CRLF, without a final line break.
+    static func base64Lines(_ bytes: [UInt8]) -> [UInt8] {
+        Array(Data(bytes).base64EncodedData(options: [.lineLength76Characters, .endLineWithCarriageReturn,
+                                                      .endLineWithLineFeed]))
+    }
+
+    /// A random boundary that does not occur in `entity`.
+    static func makeBoundary(avoiding entity: [UInt8]) -> String {
+        let alphabet = Array("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+        var generator = SystemRandomNumberGenerator()
+        while true {
+            // 32 characters of 62: a collision is practically impossible, but check anyway.
+            let tail = String((0..<32).map { _ in alphabet[Int(generator.next(upperBound: UInt(alphabet.count)))] })
+            let candidate = boundaryPrefix + tail
+            if !contains(entity, Array(candidate.utf8)) { return candidate }
+        }
+    }
+
+    /// RFC 2046 §5.1.1: 1-70 bchars, not ending in a space.
+    static func isValidBoundary(_ boundary: String) -> Bool {
+        let bchars = Set("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ'()+_,-./:=? ".utf8)
+        let bytes = Array(boundary.utf8)
+        return (1...70).contains(bytes.count) && bytes.allSatisfy(bchars.contains) && bytes.last != 0x20
+    }
+
+    /// Whether `needle` occurs in `haystack` (simple scan; boundaries are short).
+    static func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
+        guard let first = needle.first, needle.count <= haystack.count else { return false }
+        var index = 0
+        let last = haystack.count - needle.count
+        while index <= last {
+            if haystack[index] == first, haystack[index..<(index + needle.count)].elementsEqual(needle) {
+                return true
+            }
+            index += 1
+        }
+        return false
+    }
+}
