@@ -776,3 +776,77 @@ def openssl_sign(content: bytes, signer_pem: Path, workdir: Path, key: Path | No
     if opaque:
         cmd += ["-nodetach"]
     return run(cmd).stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# the signature as other mail clients' libraries see it (NSS = Thunderbird, gpgsm = GnuPG)
+
+def signature_parts(message: bytes) -> tuple[bytes | None, bytes]:
+    """(signed content with CRLF line ends, DER SignedData) of a delivered S/MIME message:
+    for multipart/signed the first part's exact bytes and the decoded second part, for
+    application/pkcs7-mime (None, the decoded body)."""
+    import base64
+    msg = email.message_from_bytes(lf(message), policy=email.policy.compat32)
+    head, _, body = lf(message).partition(b"\n\n")
+    if msg.get_content_type() != "multipart/signed":
+        return None, base64.b64decode(body)
+    boundary = msg.get_param("boundary")
+    if not boundary:
+        raise RigError("multipart/signed without a boundary")
+    delimiter = b"\n--" + boundary.encode()
+    text = b"\n" + body
+    first = text.index(delimiter)
+    start = text.index(b"\n", first + len(delimiter)) + 1
+    end = text.index(delimiter, start)
+    content = text[start:end]
+    sig_part = text[end + len(delimiter):]
+    sig_part = sig_part[sig_part.index(b"\n") + 1:]
+    sig_end = sig_part.index(delimiter)
+    sig_entity = sig_part[:sig_end]
+    sig_body = sig_entity.partition(b"\n\n")[2]
+    return crlf(content), base64.b64decode(sig_body)
+
+
+def nss_verify(message: bytes, ca_file: Path, workdir: Path) -> tuple[bool, str]:
+    """NSS's `cmsutil -D -h 1` with a throw-away database trusting the root. cmsutil exits 0
+    even for a bad signature; `signer0.status=GoodSignature` is what counts."""
+    content, der = signature_parts(message)
+    d = Path(tempfile.mkdtemp(prefix="nss.", dir=workdir))
+    db = f"sql:{d}"
+    run(["certutil", "-N", "--empty-password", "-d", db])
+    run(["certutil", "-A", "-n", "test-root", "-t", "C,C,C", "-i", str(ca_file), "-d", db])
+    (d / "sig.der").write_bytes(der)
+    cmd = ["cmsutil", "-D", "-i", str(d / "sig.der"), "-d", db, "-h", "1", "-o", str(d / "out")]
+    if content is not None:
+        (d / "content").write_bytes(content)
+        cmd += ["-c", str(d / "content")]
+    cp = run(cmd, check=False)
+    out = (d / "out").read_bytes().decode(errors="replace") if (d / "out").exists() else ""
+    log = cp.stdout.decode(errors="replace") + cp.stderr.decode(errors="replace") + out
+    return cp.returncode == 0 and "signer0.status=GoodSignature;" in log and "nsigners=1;" in log, log
+
+
+def gpgsm_verify(message: bytes, ca_file: Path, workdir: Path) -> tuple[bool, str]:
+    """GnuPG's `gpgsm --verify` with a throw-away home that trusts the root (CRL checks off)."""
+    content, der = signature_parts(message)
+    d = Path(tempfile.mkdtemp(prefix="gpgsm.", dir=workdir))
+    home = d / "home"
+    home.mkdir(mode=0o700)
+    env = dict(os.environ, GNUPGHOME=str(home))
+    try:
+        (home / "gpgsm.conf").write_text("disable-crl-checks\n")
+        run(["gpgsm", "--batch", "--import", str(ca_file)], env=env)
+        listing = run(["gpgsm", "--with-colons", "--list-keys"], env=env).stdout.decode()
+        fpr = next(line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr:"))
+        (home / "trustlist.txt").write_text(f"{fpr} S\n")
+        (d / "sig.der").write_bytes(der)
+        if content is not None:
+            (d / "content").write_bytes(content)
+            cmd = ["gpgsm", "--batch", "--status-fd", "1", "--verify", str(d / "sig.der"), str(d / "content")]
+        else:
+            cmd = ["gpgsm", "--batch", "--status-fd", "1", "--output", str(d / "out"), "--verify", str(d / "sig.der")]
+        cp = run(cmd, env=env, check=False)
+        out, err = cp.stdout.decode(errors="replace"), cp.stderr.decode(errors="replace")
+        return cp.returncode == 0 and "Good signature" in err and "[GNUPG:] TRUST_FULLY" in out, out + err
+    finally:
+        run(["gpgconf", "--kill", "gpg-agent"], env=env, check=False, timeout=30)

@@ -378,3 +378,20 @@ def test_from_without_identity_is_sent_unsigned(signing_rig, rcpt):
     assert res.accepted, res.transcript
     [d] = signing_rig.sink.wait_for(rcpt)
     assert_unsigned_and_unchanged(d, sent)
+
+
+# ---------------------------------------------------------------------------------------------
+# the same delivered signatures through the libraries of other mail clients
+
+@pytest.mark.parametrize("sender,form", [(ALICE, "detached"), (BOB, "detached"), (CAROL, "opaque")])
+def test_delivered_signature_verifies_with_nss_and_gpgsm(signing_rig, rcpt, tmp_path, sender, form):
+    sent = make_message(rcpt, sender=sender, subject=f"For Thunderbird and GnuPG ({form})")
+    res = signing_rig.send_swaks(from_=sender, to=rcpt, data=sent)
+    assert res.accepted, res.transcript
+    [d] = signing_rig.sink.wait_for(rcpt)
+    content, _ = rigmod.signature_parts(d.message)
+    assert (content is None) == (form == "opaque")
+    ok, log = rigmod.nss_verify(d.message, signing_rig.trust_anchor, tmp_path)
+    assert ok, f"NSS cmsutil:\n{log}"
+    ok, log = rigmod.gpgsm_verify(d.message, signing_rig.trust_anchor, tmp_path)
+    assert ok, f"gpgsm:\n{log}"

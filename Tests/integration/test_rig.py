@@ -177,3 +177,30 @@ def test_milter_down_sendmail_message_waits_in_maildrop(dead_milter_rig, rcpt):
     rigmod.wait_until(lambda: cleanup_rejects() >= 2, 30, "a second milter-reject after postqueue -f")
     assert len(r.postfix.maildrop_files()) == 1
     assert r.sink.for_rcpt(rcpt) == []
+
+
+def test_verifier_helpers_accept_good_and_reject_tampered(plain_rig, tmp_path):
+    """openssl/NSS/gpgsm helpers say yes to a good signature and no once one byte changed."""
+    pki = plain_rig.pki_dir
+    for opaque in (False, True):
+        entity = crlf("Content-Type: text/plain; charset=us-ascii\n\nPay 100 EUR to Bob.\n")
+        signed = crlf(rigmod.openssl_sign(entity, pki / "certs" / "alice.pem", tmp_path,
+                                          certfile=pki / "intermediate.pem", opaque=opaque))
+        msg = crlf(b"From: alice@example.com\nSubject: helper check\n") + signed
+        if opaque:
+            import base64
+            head, _, body = lf(msg).partition(b"\n\n")
+            der = bytearray(base64.b64decode(body))
+            at = bytes(der).index(b"Pay 100")
+            der[at + 4] = ord("9")
+            tampered = head + b"\n\n" + base64.encodebytes(bytes(der))
+        else:
+            tampered = msg.replace(b"Pay 100", b"Pay 900")
+        assert tampered != msg
+        for verify in (rigmod.nss_verify, rigmod.gpgsm_verify):
+            good, log = verify(msg, plain_rig.trust_anchor, tmp_path)
+            assert good, log
+            bad, log = verify(tampered, plain_rig.trust_anchor, tmp_path)
+            assert not bad, log
+        assert rigmod.openssl_verify(msg, plain_rig.trust_anchor, tmp_path).ok
+        assert not rigmod.openssl_verify(tampered, plain_rig.trust_anchor, tmp_path).ok
