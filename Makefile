@@ -1,0 +1,39 @@
+# smime-milter: two commands on a fresh Debian 12 machine (as root, or with sudo):
+#   make demo   installs what it needs, builds, runs the milter behind a private Postfix,
+#               sends one message and shows it signed and verified by openssl cms
+#   make test   installs what it needs and runs every test (unit + real Postfix)
+SWIFT      ?= swift
+BUILD_DIR  ?= .build
+CONFIG     ?= debug
+BIN         = $(BUILD_DIR)/$(CONFIG)/smime-milter
+PYTEST     ?= python3 -m pytest
+
+.PHONY: all deps build release test unit-test integration-test demo clean
+
+all: build
+
+deps:
+	bash scripts/install-deps.sh
+
+build: deps
+	$(SWIFT) build -c $(CONFIG)
+
+release:
+	$(SWIFT) build -c release
+
+unit-test: deps
+	$(SWIFT) test
+
+integration-test: build
+	SMIME_MILTER_BIN=$(abspath $(BIN)) $(PYTEST) -v Tests/integration
+
+test: deps
+	$(SWIFT) build -c $(CONFIG)
+	$(SWIFT) test
+	SMIME_MILTER_BIN=$(abspath $(BIN)) $(PYTEST) -v Tests/integration
+
+demo: build
+	SMIME_MILTER_BIN=$(abspath $(BIN)) bash scripts/demo.sh
+
+clean:
+	rm -rf $(BUILD_DIR)

@@ -1,0 +1,70 @@
+// Small byte-level helpers shared by the parsers and encoders.
+
+enum Byte {
+    static let tab: UInt8 = 0x09
+    static let lf: UInt8 = 0x0A
+    static let cr: UInt8 = 0x0D
+    static let space: UInt8 = 0x20
+    static let dash: UInt8 = 0x2D
+    static let colon: UInt8 = 0x3A
+    static let equals: UInt8 = 0x3D
+    static let crlf: [UInt8] = [0x0D, 0x0A]
+
+    static func isWSP(_ b: UInt8) -> Bool { b == space || b == tab }
+}
+
+extension Array where Element == UInt8 {
+    /// Appends the UTF-8 bytes of `s`.
+    mutating func append(utf8 s: String) { append(contentsOf: Array(s.utf8)) }
+}
+
+/// Facts about a run of bytes that decide whether it is safe to sign as it is.
+struct LineFacts {
+    /// A byte ≥ 0x80 or NUL occurs (neither is allowed in 7bit data, RFC 2045 §2.7).
+    var hasEightBitOrNUL = false
+    /// A line (CR/LF excluded) is longer than 998 octets (RFC 5322 §2.1.1).
+    var hasLongLine = false
+    /// A line starts with `From ` (mbox writers escape it as `>From `).
+    var hasFromLine = false
+    /// A line ends with space or tab (gateways strip it).
+    var hasTrailingWhitespace = false
+    /// A CR or LF that is not part of a CRLF pair.
+    var hasBareLineBreak = false
+
+    /// True when the bytes can be signed as they are and survive 7-bit transport.
+    var isSafeSevenBit: Bool {
+        !hasEightBitOrNUL && !hasLongLine && !hasFromLine && !hasTrailingWhitespace && !hasBareLineBreak
+    }
+
+    init<C: Collection>(_ bytes: C) where C.Element == UInt8 {
+        let a = Array(bytes)
+        let n = a.count
+        var lineStart = 0
+        var i = 0
+        while i <= n {
+            let atEnd = i == n
+            let b: UInt8 = atEnd ? 0 : a[i]
+            if !atEnd && b != Byte.cr && b != Byte.lf {
+                if b >= 0x80 || b == 0 { hasEightBitOrNUL = true }
+                i += 1
+                continue
+            }
+            // a[lineStart..<i] is one line
+            let len = i - lineStart
+            if len > 998 { hasLongLine = true }
+            if len >= 5, a[lineStart] == 0x46, a[lineStart + 1] == 0x72, a[lineStart + 2] == 0x6F,
+               a[lineStart + 3] == 0x6D, a[lineStart + 4] == Byte.space {
+                hasFromLine = true
+            }
+            if len > 0, Byte.isWSP(a[i - 1]) { hasTrailingWhitespace = true }
+            if atEnd { break }
+            if b == Byte.cr, i + 1 < n, a[i + 1] == Byte.lf {
+                i += 2
+            } else {
+                hasBareLineBreak = true
+                i += 1
+            }
+            lineStart = i
+        }
+    }
+}

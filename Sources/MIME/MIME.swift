@@ -1,1 +1,0 @@
-// MIME module

@@ -1,0 +1,84 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CMilter
+import Policy
+
+/// Opens the listening socket for libmilter.
+///
+/// For inet sockets we create the socket ourselves and hand it to libmilter as `fd:N`, because
+/// libmilter never sets TCP_NODELAY: its several end-of-message replies then meet Nagle's
+/// algorithm and the MTA's delayed ACK, which holds one session to about 20 messages a second.
+/// Accepted sockets inherit TCP_NODELAY from the listener on Linux.
+/// Unix sockets are created by libmilter; we then set their mode so that Postfix can connect.
+enum ListeningSocket {
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    /// Returns the connection string for `smfi_setconn`.
+    static func open(_ spec: SocketSpec, backlog: Int32) throws -> String {
+        switch spec {
+        case let .inet(host, port):
+            return "fd:\(try openTCP(family: AF_INET, host: host, port: port, backlog: backlog))"
+        case let .inet6(host, port):
+            return "fd:\(try openTCP(family: AF_INET6, host: host, port: port, backlog: backlog))"
+        case let .unix(path):
+            return "unix:\(path)"
+        }
+    }
+
+    private static func openTCP(family: Int32, host: String, port: UInt16, backlog: Int32) throws -> Int32 {
+        let fd = socket(family, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw Failure(description: "socket(): \(errnoText())") }
+        var ok = false
+        defer { if !ok { close(fd) } }
+        var one: Int32 = 1
+        let size = socklen_t(MemoryLayout<Int32>.size)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, size)
+        guard setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, size) == 0 else {
+            throw Failure(description: "setsockopt(TCP_NODELAY): \(errnoText())")
+        }
+        // Keep the descriptor out of programs we run (the sendmail command for reports).
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        let bound: Int32
+        if family == AF_INET {
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_port = in_port_t(port.bigEndian)
+            let text = host.isEmpty || host == "*" ? "0.0.0.0" : host
+            guard inet_pton(AF_INET, text, &addr.sin_addr) == 1 else {
+                throw Failure(description: "not an IPv4 address: \(host)")
+            }
+            bound = withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+        } else {
+            var addr = sockaddr_in6()
+            addr.sin6_family = sa_family_t(AF_INET6)
+            addr.sin6_port = in_port_t(port.bigEndian)
+            var text = host.isEmpty || host == "*" ? "::" : host
+            if text.hasPrefix("[") && text.hasSuffix("]") { text = String(text.dropFirst().dropLast()) }
+            guard inet_pton(AF_INET6, text, &addr.sin6_addr) == 1 else {
+                throw Failure(description: "not an IPv6 address: \(host)")
+            }
+            bound = withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size))
+                }
+            }
+        }
+        guard bound == 0 else {
+            throw Failure(description: "cannot listen on \(host) port \(port): \(errnoText())")
+        }
+        guard listen(fd, backlog) == 0 else { throw Failure(description: "listen(): \(errnoText())") }
+        ok = true
+        return fd
+    }
+
+    static func errnoText() -> String {
+        String(cString: strerror(errno))
+    }
+}

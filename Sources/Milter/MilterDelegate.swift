@@ -1,0 +1,19 @@
+import Policy
+
+/// What the libmilter binding asks of the program that runs it. The binding only moves bytes
+/// between libmilter and the policy; deciding and logging happen behind this protocol.
+///
+/// Methods are called on libmilter's worker threads, concurrently for different connections.
+public protocol MilterDelegate: Sendable {
+    /// Decides about one complete message (called at end-of-message).
+    func evaluate(_ message: MessageContext) -> PolicyOutcome
+    /// Called once per message after its outcome was carried out (or failed to be): the place
+    /// for the one log line per message. `outcome` reflects what really happened.
+    func finished(_ message: MessageContext, outcome: PolicyOutcome, milliseconds: Double)
+    /// A log line that is not about one message (setup, protocol problems).
+    func log(_ level: MilterLogLevel, _ text: String)
+}
+
+public enum MilterLogLevel: Sendable {
+    case error, warning, notice, info, debug
+}

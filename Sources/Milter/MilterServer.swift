@@ -1,0 +1,105 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CMilter
+import Policy
+import Synchronization
+
+/// Runs the milter: registers the callbacks with libmilter, opens the socket and serves until
+/// SIGTERM, SIGINT or SIGHUP makes `smfi_main` return.
+///
+/// libmilter keeps its state in globals, so there is at most one server per process.
+public final class MilterServer: Sendable {
+    public struct SetupError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    let socket: SocketSpec
+    let socketMode: UInt32?
+    let delegate: any MilterDelegate
+
+    public init(socket: SocketSpec, socketMode: UInt32?, delegate: any MilterDelegate) {
+        self.socket = socket
+        self.socketMode = socketMode
+        self.delegate = delegate
+    }
+
+    /// Opens the listening socket (so that privileges can be dropped afterwards).
+    public func open() throws {
+        runtime.withLock { $0 = delegate }
+        let connection = try ListeningSocket.open(socket, backlog: 128)
+        var description = makeDescription()
+        guard smfi_register(description) == MI_SUCCESS else {
+            throw SetupError(description: "smfi_register failed")
+        }
+        _ = withUnsafeMutablePointer(to: &description) { _ in () }
+        let rc = connection.withCString { smfi_setconn(UnsafeMutablePointer(mutating: $0)) }
+        guard rc == MI_SUCCESS else { throw SetupError(description: "smfi_setconn(\(connection)) failed") }
+        guard smfi_opensocket(true) == MI_SUCCESS else {
+            throw SetupError(description: "cannot open milter socket \(connection) (in use, or no permission)")
+        }
+        if case let .unix(path) = socket {
+            // libmilter creates the socket with the process umask; Postfix then gets
+            // "Permission denied". Set the configured mode explicitly.
+            let mode = mode_t(socketMode ?? 0o660)
+            guard chmod(path, mode) == 0 else {
+                throw SetupError(description: "chmod \(path): \(ListeningSocket.errnoText())")
+            }
+        }
+    }
+
+    /// Changes the owner of a unix socket (called before privileges are dropped).
+    public func chownSocket(uid: uid_t, gid: gid_t) throws {
+        guard case let .unix(path) = socket else { return }
+        guard chown(path, uid, gid) == 0 else {
+            throw SetupError(description: "chown \(path): \(ListeningSocket.errnoText())")
+        }
+    }
+
+    /// Serves until a signal stops libmilter, then waits (bounded) for messages whose
+    /// end-of-message is being processed, so that none is left half-edited.
+    public func run(drainSeconds: Int = 30) -> Int32 {
+        let rc = smfi_main()
+        var waited = 0
+        while inFlight.load(ordering: .acquiring) > 0 && waited < drainSeconds * 10 {
+            usleep(100_000)
+            waited += 1
+        }
+        if case let .unix(path) = socket { unlink(path) }
+        return rc
+    }
+
+    private func makeDescription() -> smfiDesc {
+        var d = smfiDesc()
+        d.xxfi_name = milterName
+        d.xxfi_version = SMFI_VERSION
+        d.xxfi_flags = UInt(SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_CHGBODY | SMFIF_QUARANTINE)
+        d.xxfi_connect = milterConnect
+        d.xxfi_helo = nil
+        d.xxfi_envfrom = milterEnvFrom
+        d.xxfi_envrcpt = milterEnvRcpt
+        d.xxfi_header = milterHeader
+        d.xxfi_eoh = milterEndOfHeaders
+        d.xxfi_body = milterBody
+        d.xxfi_eom = milterEndOfMessage
+        d.xxfi_abort = milterAbort
+        d.xxfi_close = milterClose
+        d.xxfi_unknown = nil
+        d.xxfi_data = nil
+        d.xxfi_negotiate = milterNegotiate
+        return d
+    }
+}
+
+/// The name libmilter registers; it must outlive `smfi_main`.
+nonisolated(unsafe) let milterName: UnsafeMutablePointer<CChar> = strdup("smime-milter")
+
+/// The delegate the C callbacks call. Set once before `smfi_main` starts any thread.
+let runtime = Mutex<(any MilterDelegate)?>(nil)
+
+/// Messages between end-of-message and its reply, for the drain at shutdown.
+let inFlight = Atomic<Int>(0)
+
+func currentDelegate() -> (any MilterDelegate)? {
+    runtime.withLock { $0 }
+}

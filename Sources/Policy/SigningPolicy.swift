@@ -1,0 +1,203 @@
+import Foundation
+import MIME
+import SMIME
+
+/// The decision for one outbound message: does it originate here, who is it from, may the
+/// submitter use that address, which identity signs it, and the edits that sign it.
+///
+/// The milter binding and the offline `sign` command both call `evaluate`; neither has signing
+/// logic of its own. Value type, immutable: a reload builds a new one.
+public struct SigningPolicy: Sendable {
+    public let configuration: Configuration
+    public let identities: IdentityStore
+
+    public init(configuration: Configuration, identities: IdentityStore) {
+        self.configuration = configuration
+        self.identities = identities
+    }
+
+    /// Decides about `message` and returns the edits that carry the decision out.
+    public func evaluate(_ message: MessageContext, now: Date = Date()) -> PolicyOutcome {
+        guard configuration.mode.contains(.sign) else {
+            return PolicyOutcome(decision: .skipped(reason: "signing is off (Mode)"))
+        }
+        guard let origin = origin(of: message) else {
+            return PolicyOutcome(decision: .skipped(reason: "not originating here"))
+        }
+        let fromAddress: String
+        switch singleFrom(message.fields) {
+        case let .failure(reason):
+            return PolicyOutcome(decision: .skipped(reason: reason.description), details: [("origin", origin)])
+        case let .success(address):
+            fromAddress = address
+        }
+        var outcome = PolicyOutcome(decision: .skipped(reason: ""), fromAddress: fromAddress, details: [("origin", origin)])
+        if SignableEntity.isAlreadySigned(fields: message.fields) {
+            outcome.decision = .skipped(reason: "already signed")
+            return outcome
+        }
+        if let refusal = authorisationProblem(message, fromAddress: fromAddress) {
+            outcome.decision = .unauthorised(reason: refusal)
+            return outcome
+        }
+        let choice: (identity: SigningIdentity, form: SignatureForm)
+        switch chooseIdentity(for: fromAddress) {
+        case let .failure(reason):
+            outcome.decision = .skipped(reason: reason.description)
+            return outcome
+        case let .success(found):
+            choice = found
+        }
+        outcome.details.append(("identity", choice.identity.name))
+        if now < choice.identity.notBefore || now > choice.identity.notAfter {
+            outcome.decision = .skipped(reason: "certificate of identity \(choice.identity.name) is not valid now")
+            return outcome
+        }
+        if !choice.identity.addresses.contains(fromAddress) {
+            outcome.details.append(("warning", "certificate does not name the From address"))
+        }
+        do {
+            let edits = try signingEdits(message, identity: choice.identity, form: choice.form)
+            outcome.decision = .signed(identity: choice.identity.name, form: choice.form)
+            outcome.edits = edits
+            outcome.details.append(("form", choice.form.rawValue))
+            outcome.details.append(("digest", configuration.digest.rawValue))
+        } catch {
+            outcome.decision = .error(reason: "\(error)")
+            if configuration.onError == .tempfail {
+                outcome.action = .tempfail(reason: "\(error)")
+            }
+        }
+        return outcome
+    }
+
+    /// Why the message counts as originating here (the OpenDKIM rule), or nil.
+    func origin(of message: MessageContext) -> String? {
+        if message.connection.isNonSMTP { return "local submission" }
+        if message.saslLogin != nil { return "sasl" }
+        if let address = message.connection.clientAddress, configuration.internalHosts.contains(address) {
+            return "internal host"
+        }
+        return nil
+    }
+
+    /// The one From address, or why there is none to sign for.
+    func singleFrom(_ fields: [HeaderField]) -> Result<String, Reason> {
+        let froms = fields.filter { $0.name.caseInsensitiveCompare("From") == .orderedSame }
+        guard froms.count == 1, let from = froms.first else {
+            return .failure(Reason(froms.isEmpty ? "no From header field" : "\(froms.count) From header fields"))
+        }
+        guard let mailboxes = try? AddressList.mailboxes(in: from.value), !mailboxes.isEmpty else {
+            return .failure(Reason("From header field cannot be parsed"))
+        }
+        guard mailboxes.count == 1, let only = mailboxes.first else {
+            return .failure(Reason("From header field has \(mailboxes.count) addresses"))
+        }
+        return .success(only.normalisedAddress)
+    }
+
+    /// Nil when the submitter may use `fromAddress`; else why not.
+    /// With SASL the login must be the From address or be allowed it by SenderMap (like
+    /// Postfix's smtpd_sender_login_maps); without SASL the envelope sender must be the From
+    /// address or be allowed it by SenderMap.
+    func authorisationProblem(_ message: MessageContext, fromAddress: String) -> String? {
+        if let login = message.saslLogin {
+            if login.lowercased() == fromAddress { return nil }
+            if configuration.senderMap?.allows(login: login, address: fromAddress) == true { return nil }
+            return "SASL login \(login) may not use \(fromAddress)"
+        }
+        let sender = EnvelopeAddress.normalise(message.envelopeSender)
+        if sender == fromAddress { return nil }
+        if configuration.senderMap?.allows(envelopeSender: sender, address: fromAddress) == true { return nil }
+        return "envelope sender <\(sender)> may not use \(fromAddress)"
+    }
+
+    /// The identity and form for `fromAddress`: the SigningTable's first matching line, or
+    /// without a table the identity whose certificate names the address (detached).
+    func chooseIdentity(for fromAddress: String) -> Result<(identity: SigningIdentity, form: SignatureForm), Reason> {
+        guard let table = configuration.signingTable else {
+            guard let identity = identities.identity(forAddress: fromAddress) else {
+                return .failure(Reason("no identity for \(fromAddress)"))
+            }
+            return .success((identity, .detached))
+        }
+        switch table.lookup(fromAddress) {
+        case nil:
+            return .failure(Reason("no SigningTable entry for \(fromAddress)"))
+        case .skip?:
+            return .failure(Reason("SigningTable says skip"))
+        case let .sign(name, form)?:
+            guard let identity = identities.identity(named: name) else {
+                return .failure(Reason("identity \(name) from the SigningTable is not loaded"))
+            }
+            return .success((identity, form))
+        }
+    }
+
+    /// Signs the message and returns the header and body edits that turn the original into
+    /// the signed message: the Content-* fields move inside the signed entity, everything else
+    /// in the outer header stays in order, untouched.
+    func signingEdits(_ message: MessageContext, identity: SigningIdentity, form: SignatureForm) throws -> [MessageEdit] {
+        let entity = try SignableEntity.make(fields: message.fields, body: message.body)
+        var edits: [MessageEdit] = []
+        var occurrences: [String: Int] = [:]
+        var movedOccurrences: [(String, Int)] = []
+        let moved = Set(entity.movedFieldIndexes)
+        for (index, field) in message.fields.enumerated() {
+            let key = field.name.lowercased()
+            occurrences[key, default: 0] += 1
+            if moved.contains(index) { movedOccurrences.append((field.name, occurrences[key]!)) }
+        }
+        for (name, occurrence) in movedOccurrences.reversed() {
+            edits.append(.deleteField(name: name, occurrence: occurrence))
+        }
+        if !message.fields.contains(where: { $0.name.caseInsensitiveCompare("MIME-Version") == .orderedSame }) {
+            edits.append(.addField(name: "MIME-Version", value: " 1.0"))
+        }
+        switch form {
+        case .detached:
+            let signature = try CMSSigner.sign(content: entity.bytes, identity: identity, digest: configuration.digest, detached: true)
+            let signed = try SMIMEWriter.multipartSigned(entity: entity.bytes, signature: signature, digest: configuration.digest)
+            edits.append(.addField(name: "Content-Type", value: HeaderFolding.fold(" " + signed.contentType)))
+            edits.append(.replaceBody(signed.body))
+        case .opaque:
+            let signedData = try CMSSigner.sign(content: entity.bytes, identity: identity, digest: configuration.digest, detached: false)
+            let opaque = SMIMEWriter.opaque(signedData: signedData)
+            edits.append(.addField(name: "Content-Type", value: HeaderFolding.fold(" " + opaque.contentType)))
+            edits.append(.addField(name: "Content-Transfer-Encoding", value: " " + opaque.contentTransferEncoding))
+            edits.append(.addField(name: "Content-Disposition", value: " " + opaque.contentDisposition))
+            edits.append(.replaceBody(opaque.body))
+        }
+        return edits
+    }
+}
+
+/// A short reason, for `Result` failures that end in a log line.
+public struct Reason: Error, Sendable, CustomStringConvertible {
+    public let description: String
+    public init(_ text: String) { description = text }
+}
+
+/// Folds a structured header value at "; " so no line passes 78 characters. Folds are written
+/// "\n\t", the form Postfix stores without a stray CR.
+enum HeaderFolding {
+    static func fold(_ value: String, nameLength: Int = 12) -> String {
+        let pieces = value.components(separatedBy: "; ")
+        var out = ""
+        var lineLength = nameLength + 1
+        for (i, text) in pieces.enumerated() {
+            if i > 0 {
+                if lineLength + 2 + text.count > 76 {
+                    out += ";\n\t"
+                    lineLength = 8
+                } else {
+                    out += "; "
+                    lineLength += 2
+                }
+            }
+            out += text
+            lineLength += text.count
+        }
+        return out
+    }
+}

@@ -1,0 +1,39 @@
+import ArgumentParser
+import Foundation
+import Policy
+import SMIME
+
+/// `smime-milter check-config`: validate the configuration and list the identities.
+struct CheckConfigCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check-config",
+        abstract: "Validate the configuration, list identities; exit non-zero on any error.")
+
+    @OptionGroup var options: ConfigOption
+
+    func run() throws {
+        let setup: LoadedSetup
+        do {
+            setup = try LoadedSetup.load(configPath: options.config)
+        } catch {
+            print("error: \(error)")
+            throw ExitCode(1)
+        }
+        print("configuration \(options.config): OK")
+        print(setup.configuration.describe())
+        let now = Date()
+        print("identities (\(setup.identities.identities.count)):")
+        for identity in setup.identities.identities {
+            let days = Int((identity.notAfter.timeIntervalSince(now) / 86_400).rounded(.down))
+            print("  \(identity.name): \(identity.addresses.joined(separator: ", "))")
+            print("    key \(identity.keyDescription), expires in \(days) days (\(iso(identity.notAfter)))")
+            print("    chain: \(([identity.subject] + identity.chainSubjects).joined(separator: " <- "))")
+        }
+        for problem in setup.problems { print("error: \(problem)") }
+        if !setup.problems.isEmpty { throw ExitCode(1) }
+    }
+
+    private func iso(_ date: Date) -> String {
+        ISO8601DateFormatter().string(from: date)
+    }
+}

@@ -1,0 +1,32 @@
+import Policy
+
+/// The one log line per message: queue id, From, decision and why, identity, time spent.
+/// Values never include key material: the policy puts only names and reasons in `details`.
+enum MessageLogLine {
+    static func format(_ message: MessageContext, outcome: PolicyOutcome, milliseconds: Double) -> String {
+        var parts: [String] = []
+        parts.append("\(message.queueID ?? "NOQUEUE"):")
+        parts.append("from=<\(outcome.fromAddress ?? "")>")
+        parts.append("decision=\(outcome.decision.keyword)")
+        switch outcome.decision {
+        case let .skipped(reason), let .unauthorised(reason), let .error(reason):
+            parts.append("reason=\(quote(reason))")
+        case .signed:
+            break
+        }
+        for (key, value) in outcome.details {
+            parts.append("\(key)=\(quote(value))")
+        }
+        if case .tempfail = outcome.action { parts.append("action=tempfail") }
+        parts.append("ms=\(String(format: "%.1f", milliseconds))")
+        return parts.joined(separator: " ")
+    }
+
+    private static func quote(_ s: String) -> String {
+        let clean = s.replacingOccurrences(of: "\n", with: " ").replacingOccurrences(of: "\r", with: "")
+        if clean.contains(" ") || clean.contains("\"") || clean.isEmpty {
+            return "\"" + clean.replacingOccurrences(of: "\"", with: "'") + "\""
+        }
+        return clean
+    }
+}

@@ -1,0 +1,23 @@
+import ArgumentParser
+
+/// `smime-milter`: S/MIME signing milter for Postfix and Sendmail.
+@main
+struct SMIMEMilterCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "smime-milter",
+        abstract: "S/MIME signing and verifying milter for Postfix and Sendmail.",
+        version: SMIMEMilterVersion.string,
+        subcommands: [RunCommand.self, SignCommand.self, CheckConfigCommand.self],
+        defaultSubcommand: RunCommand.self
+    )
+}
+
+enum SMIMEMilterVersion {
+    static let string = "0.1.0"
+}
+
+/// Options shared by the commands that read the configuration.
+struct ConfigOption: ParsableArguments {
+    @Option(name: .shortAndLong, help: "The configuration file.")
+    var config: String = "/etc/smime-milter/smime-milter.conf"
+}

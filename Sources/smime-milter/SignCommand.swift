@@ -1,0 +1,67 @@
+import ArgumentParser
+import Foundation
+import MIME
+import Policy
+
+/// `smime-milter sign`: the milter's decision and signing, offline, on one message.
+/// It runs exactly the policy the milter runs, as for mail from the local sendmail command:
+/// the envelope sender must be the From address or allowed it by SenderMap.
+struct SignCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sign",
+        abstract: "Sign one message from standard input as the milter would.",
+        discussion: """
+            Reads a message on standard input and writes the signed message to standard output \
+            (exit 0). When the policy says no, the original is written unchanged and the reason \
+            goes to standard error (exit 1). On an error the original is written unchanged too \
+            (exit 2).
+            """)
+
+    @OptionGroup var options: ConfigOption
+
+    @Option(help: "The envelope sender, as the sendmail command's -f would give it.")
+    var from: String
+
+    @Option(help: "Treat the message as submitted by this SASL login instead of the local sendmail command.")
+    var saslLogin: String?
+
+    func run() throws {
+        let input = FileHandle.standardInput.readDataToEndOfFile()
+        let original = [UInt8](input)
+        let setup: LoadedSetup
+        do {
+            setup = try LoadedSetup.load(configPath: options.config)
+        } catch {
+            FileHandle.standardOutput.write(input)
+            FileHandle.standardError.write(Data("smime-milter: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        let parsed: (fields: [HeaderField], body: [UInt8])
+        do {
+            parsed = try MessageParser.split(original)
+        } catch {
+            FileHandle.standardOutput.write(input)
+            FileHandle.standardError.write(Data("smime-milter: message cannot be read: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        let connection: ConnectionInfo = saslLogin == nil
+            ? ConnectionInfo(clientAddress: nil, isNonSMTP: true)
+            : ConnectionInfo(clientAddress: nil)
+        let message = MessageContext(
+            connection: connection, saslLogin: saslLogin, envelopeSender: from,
+            fields: parsed.fields, body: parsed.body)
+        let outcome = setup.policy.evaluate(message)
+        guard case .signed = outcome.decision else {
+            FileHandle.standardOutput.write(input)
+            let line = MessageLogLine.format(message, outcome: outcome, milliseconds: 0)
+            FileHandle.standardError.write(Data("smime-milter: not signed: \(line)\n".utf8))
+            if case .error = outcome.decision { throw ExitCode(2) }
+            throw ExitCode(1)
+        }
+        let edited = MessageEditor.apply(outcome.edits, fields: parsed.fields, body: parsed.body)
+        var bytes = MessageEditor.serialise(fields: edited.fields, body: edited.body)
+        // Keep the input's convention: a file with bare LF line ends gets bare LF back.
+        if !original.contains(0x0D) { bytes = LineEnds.toLF(bytes) }
+        FileHandle.standardOutput.write(Data(bytes))
+    }
+}

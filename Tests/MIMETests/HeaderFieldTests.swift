@@ -1,0 +1,76 @@
+import Testing
+@testable import MIME
+
+@Suite struct HeaderFieldTests {
+    @Test func unfoldsLFAndCRLFFolds() {
+        let f = HeaderField(name: "Subject", value: " Hello\n  world\r\n\tagain ")
+        #expect(f.unfoldedValue == "Hello  world\tagain")
+        #expect(f.canonicalBytes == bytes("Subject: Hello\r\n  world\r\n\tagain \r\n"))
+    }
+
+    @Test func nameMatchIsCaseInsensitive() {
+        let fields = [HeaderField(name: "content-TYPE", value: " text/plain"), HeaderField(name: "X", value: "1")]
+        #expect(fields[0].hasName("Content-Type"))
+        #expect(fields.first(named: "CONTENT-type")?.value == " text/plain")
+        #expect(fields.first(named: "Content-Disposition") == nil)
+    }
+
+    @Test func invalidUTF8IsKeptByteExactViaLatin1() {
+        let raw: [UInt8] = [0x20, 0x82, 0xA0, 0x41, 0xFF]   // Shift_JIS-ish, not UTF-8
+        let f = HeaderField(name: "Content-Description", rawValue: raw)
+        #expect(f.isLatin1Fallback)
+        #expect(f.valueBytes == raw)
+        #expect(f.hasEightBitValue)
+        let utf8 = HeaderField(name: "Subject", rawValue: bytes(" Grüße"))
+        #expect(!utf8.isLatin1Fallback)
+        #expect(utf8.value == " Grüße")
+        #expect(utf8.valueBytes == bytes(" Grüße"))
+    }
+
+    @Test func lineEndsToCRLF() {
+        #expect(LineEnds.toCRLF(bytes("a\nb\rc\r\nd\r")) == bytes("a\r\nb\r\nc\r\nd\r\n"))
+        #expect(LineEnds.toCRLF(bytes("\n\n")) == bytes("\r\n\r\n"))
+        #expect(LineEnds.toCRLF(bytes("\r\r\n")) == bytes("\r\n\r\n"))
+        #expect(LineEnds.isCRLF(bytes("a\r\nb")))
+        #expect(!LineEnds.isCRLF(bytes("a\nb")))
+        #expect(!LineEnds.isCRLF(bytes("a\r")))
+    }
+}
+
+@Suite struct MessageSplitTests {
+    @Test func splitsBareLFMessageAndCanonicalisesBody() throws {
+        let (fields, body) = try splitMessage("From: a@b.example\nSubject: one\n two\nX-Empty:\n\nline 1\nline 2\n")
+        #expect(fields.map(\.name) == ["From", "Subject", "X-Empty"])
+        #expect(fields[1].value == " one\n two")
+        #expect(fields[2].value == "")
+        #expect(body == bytes("line 1\r\nline 2\r\n"))
+    }
+
+    @Test func splitsCRLFAndMixed() throws {
+        let (fields, body) = try MessageParser.split(bytes("A: 1\r\nB: 2\n\r\nx\ny\r\n"))
+        #expect(fields == [HeaderField(name: "A", value: " 1"), HeaderField(name: "B", value: " 2")])
+        #expect(body == bytes("x\r\ny\r\n"))
+    }
+
+    @Test func skipsMboxFromLineAndAllowsSpaceBeforeColon() throws {
+        let (fields, body) = try splitMessage("From someone Mon Jan  1 00:00:00 2024\nSubject : hi\n\nbody")
+        #expect(fields.count == 1)
+        #expect(fields[0].name == "Subject")
+        #expect(fields[0].value == " hi")
+        #expect(body == bytes("body"))
+    }
+
+    @Test func headerWithoutBodyAndGarbage() throws {
+        let (fields, body) = try splitMessage("A: 1\nB: 2")
+        #expect(fields.count == 2)
+        #expect(body.isEmpty)
+        #expect(throws: MIMEError.self) { try splitMessage("this is not a header\n\nbody") }
+    }
+
+    @Test func headerFieldLimit() {
+        let many = (0..<20).map { "X-\($0): v\n" }.joined() + "\nbody"
+        #expect(throws: MIMEError.tooManyHeaderFields(limit: 10)) {
+            try MessageParser.split(bytes(many), limits: MIMELimits(maxHeaderFields: 10))
+        }
+    }
+}
