@@ -146,6 +146,27 @@ let runtime = Mutex<(any MilterDelegate)?>(nil)
 /// Messages between end-of-message and its reply, for the drain at shutdown.
 let inFlight = Atomic<Int>(0)
 
+/// Open MTA connections (one `ConnectionState` each), for the metrics.
+let openConnections = Atomic<Int>(0)
+
+extension MilterServer {
+    /// Open MTA connections and messages being decided right now.
+    public static func activity() -> (connections: Int, messagesInFlight: Int) {
+        (openConnections.load(ordering: .relaxed), inFlight.load(ordering: .relaxed))
+    }
+
+    /// Blocks SIGHUP, SIGTERM and SIGINT in the calling thread, so that every thread started
+    /// afterwards inherits the mask and `run` alone receives them. Call first thing in main.
+    public static func blockSignals() {
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        sigaddset(&signals, SIGHUP)
+        sigaddset(&signals, SIGTERM)
+        sigaddset(&signals, SIGINT)
+        pthread_sigmask(SIG_BLOCK, &signals, nil)
+    }
+}
+
 func currentDelegate() -> (any MilterDelegate)? {
     runtime.withLock { $0 }
 }

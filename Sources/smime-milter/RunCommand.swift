@@ -16,6 +16,8 @@ struct RunCommand: ParsableCommand {
     @OptionGroup var options: ConfigOption
 
     func run() throws {
+        // Before any thread exists, so that all inherit it (see MilterServer.run).
+        MilterServer.blockSignals()
         let setup: LoadedSetup
         do {
             setup = try LoadedSetup.load(configPath: options.config)
@@ -23,13 +25,18 @@ struct RunCommand: ParsableCommand {
             FileHandle.standardError.write(Data("smime-milter: \(error)\n".utf8))
             throw ExitCode(78)  // EX_CONFIG
         }
-        let logger = Log.bootstrap(level: Logger.Level(configured: setup.configuration.logLevel))
+        let configuration = setup.configuration
+        let logger = Log.bootstrap(
+            level: Logger.Level(configured: configuration.logLevel),
+            syslogFacility: configuration.syslog ? configuration.syslogFacility : nil)
         for problem in setup.problems { logger.warning("\(problem)") }
         for identity in setup.identities.identities {
             let days = Int(identity.notAfter.timeIntervalSinceNow / 86_400)
             logger.info("identity \(identity.name): \(identity.addresses.joined(separator: ", ")) \(identity.keyDescription), expires in \(days) days")
         }
-        let delegate = PolicyDelegate(setup: setup, logger: logger)
+        let metrics = configuration.metricsListen.map { _ in MilterMetrics() }
+        let expiry = ExpiryMonitor(logger: logger, metrics: metrics)
+        let delegate = PolicyDelegate(setup: setup, logger: logger, metrics: metrics, expiry: expiry)
         let server = MilterServer(
             socket: setup.configuration.socket, socketMode: setup.configuration.socketMode, delegate: delegate)
         do {
@@ -40,10 +47,16 @@ struct RunCommand: ParsableCommand {
             if let pidFile = setup.configuration.pidFile {
                 try "\(getpid())\n".write(toFile: pidFile, atomically: true, encoding: .utf8)
             }
+            if let endpoint = configuration.metricsListen, let metrics {
+                try MetricsHTTPServer(endpoint: endpoint, metrics: metrics).start()
+                logger.notice("metrics at http://\(endpoint)/metrics")
+            }
         } catch {
             logger.error("\(error)")
             throw ExitCode(71)  // EX_OSERR
         }
+        expiry.check(setup)
+        expiry.startDaily { delegate.setup }
         logger.notice("smime-milter \(SMIMEMilterVersion.string) listening on \(setup.configuration.socket), mode \(setup.configuration.mode)")
         let rc = server.run(reload: { delegate.reload(configPath: options.config) })
         if let pidFile = setup.configuration.pidFile { unlink(pidFile) }
@@ -57,10 +70,14 @@ struct RunCommand: ParsableCommand {
 final class PolicyDelegate: MilterDelegate {
     private let current: Mutex<LoadedSetup>
     let logger: Logger
+    let metrics: MilterMetrics?
+    let expiry: ExpiryMonitor
 
-    init(setup: LoadedSetup, logger: Logger) {
+    init(setup: LoadedSetup, logger: Logger, metrics: MilterMetrics?, expiry: ExpiryMonitor) {
         self.current = Mutex(setup)
         self.logger = logger
+        self.metrics = metrics
+        self.expiry = expiry
     }
 
     var setup: LoadedSetup { current.withLock { $0 } }
@@ -86,9 +103,11 @@ final class PolicyDelegate: MilterDelegate {
         }
         current.withLock { $0 = new }
         logger.notice("reloaded \(configPath): \(new.identities.identities.count) identities")
+        expiry.check(new)
     }
 
     func finished(_ message: MessageContext, outcome: PolicyOutcome, milliseconds: Double) {
+        metrics?.record(outcome, milliseconds: milliseconds)
         let line = MessageLogLine.format(message, outcome: outcome, milliseconds: milliseconds)
         switch outcome.decision {
         case .error: logger.error("\(line)")
