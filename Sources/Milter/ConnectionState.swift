@@ -21,6 +21,11 @@ final class ConnectionState {
 
     init(connection: ConnectionInfo) {
         self.connection = connection
+        openConnections.add(1, ordering: .relaxed)
+    }
+
+    deinit {
+        openConnections.subtract(1, ordering: .relaxed)
     }
 
     /// Forgets the message in progress; the connection facts stay (several messages may follow

@@ -53,6 +53,22 @@ public struct Configuration: Sendable, Equatable {
     /// `OnMissingSignature`: what happens to mail from a required signer without a passing signature.
     public var onMissingSignature: MissingSignatureAction
 
+    // Operations (see ConfigurationKey+Operations.swift); defaults here, not in init.
+    /// `Syslog`: log through syslog(3) instead of standard error.
+    public var syslog: Bool = false
+    /// `SyslogFacility`: the syslog facility.
+    public var syslogFacility: SyslogFacility = .mail
+    /// `ExpiryWarnDays`: days before a certificate's expiry at which to warn, descending.
+    public var expiryWarnDays: [Int] = [30, 14, 7, 1]
+    /// `ExpiryReport`: where to mail expiry warnings, if anywhere.
+    public var expiryReport: String?
+    /// `OnExpiredCertificate`: what happens to mail whose signing certificate has expired.
+    public var onExpiredCertificate: ExpiredCertificateAction = .unsigned
+    /// `MetricsListen`: where to serve Prometheus metrics, if anywhere.
+    public var metricsListen: MetricsEndpoint?
+    /// `SendmailCommand`: the local sendmail command used for report mail.
+    public var sendmailCommand: String = "/usr/sbin/sendmail"
+
     /// A configuration with the given values; every omitted value is the documented default.
     public init(
         sourceFile: String = "",

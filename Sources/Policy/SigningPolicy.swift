@@ -44,13 +44,19 @@ public struct SigningPolicy: Sendable {
         switch chooseIdentity(for: fromAddress) {
         case let .failure(reason):
             outcome.decision = .skipped(reason: reason.description)
+            if let expired = expiredIdentity(for: fromAddress) {
+                return expiredCertificate(expired, outcome: outcome)
+            }
             return outcome
         case let .success(found):
             choice = found
         }
         outcome.details.append(("identity", choice.identity.name))
-        if now < choice.identity.notBefore || now > choice.identity.notAfter {
-            outcome.decision = .skipped(reason: "certificate of identity \(choice.identity.name) is not valid now")
+        if now > choice.identity.notAfter {
+            return expiredCertificate(choice.identity, outcome: outcome)
+        }
+        if now < choice.identity.notBefore {
+            outcome.decision = .skipped(reason: "certificate of identity \(choice.identity.name) is not valid yet")
             return outcome
         }
         if !choice.identity.addresses.contains(fromAddress) {
@@ -67,6 +73,25 @@ public struct SigningPolicy: Sendable {
             if configuration.onError == .tempfail {
                 outcome.action = .tempfail(reason: "\(error)")
             }
+        }
+        return outcome
+    }
+
+    /// The expired identity that would have signed for `fromAddress`, if any.
+    func expiredIdentity(for fromAddress: String) -> SigningIdentity? {
+        guard let table = configuration.signingTable else { return identities.expiredIdentity(forAddress: fromAddress) }
+        if case let .sign(name, _)? = table.lookup(fromAddress) { return identities.expiredIdentity(named: name) }
+        return nil
+    }
+
+    /// `OnExpiredCertificate`: never sign with an expired certificate; go out unsigned (logged)
+    /// or make the MTA keep the mail until a new certificate is installed.
+    func expiredCertificate(_ identity: SigningIdentity, outcome: PolicyOutcome) -> PolicyOutcome {
+        var outcome = outcome
+        let when = ISO8601DateFormatter().string(from: identity.notAfter)
+        outcome.decision = .skipped(reason: "certificate of identity \(identity.name) expired on \(when)")
+        if configuration.onExpiredCertificate == .tempfail {
+            outcome.action = .tempfail(reason: "certificate of identity \(identity.name) expired")
         }
         return outcome
     }
