@@ -80,6 +80,7 @@ func milterEnvFrom(_ ctx: OpaquePointer?, _ argv: UnsafeMutablePointer<UnsafeMut
     guard let s = stateCreating(ctx) else { return sfsistat(SMFIS_TEMPFAIL) }
     s.resetMessage()
     s.messageStarted = ContinuousClock.now
+    s.evaluator = currentDelegate()?.currentEvaluator()
     if let argv, let first = argv.pointee { s.envelopeSender = String(cString: first) }
     s.saslLogin = macro(ctx, "{auth_authen}")
     return proceed(s, step: UInt(SMFIP_NR_MAIL))
@@ -136,7 +137,7 @@ func milterEndOfMessage(_ ctx: OpaquePointer?) -> sfsistat {
         envelopeSender: s.envelopeSender, recipients: s.recipients, fields: s.fields, body: s.body)
     // The body can be large: let go of our copy before the policy makes its own.
     s.body = []
-    var outcome = delegate.evaluate(message)
+    var outcome = (s.evaluator ?? delegate.currentEvaluator()).evaluate(message)
     switch outcome.action {
     case .accept, .quarantine:
         var failure = EditApplier.apply(outcome.edits, ctx: ctx, leadingSpace: s.keepsLeadingSpace)

@@ -18,6 +18,8 @@ final class ConnectionState {
     var fields: [HeaderField] = []
     var body: [UInt8] = []
     var messageStarted: ContinuousClock.Instant?
+    /// The rules this message is decided by, fixed when it started.
+    var evaluator: (any MessageEvaluator)?
 
     init(connection: ConnectionInfo) {
         self.connection = connection
@@ -37,5 +39,6 @@ final class ConnectionState {
         fields = []
         body = []
         messageStarted = nil
+        evaluator = nil
     }
 }

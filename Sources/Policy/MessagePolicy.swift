@@ -16,7 +16,8 @@ public struct MessagePolicy: Sendable {
     /// The configuration both policies were built from.
     public var configuration: Configuration { signing.configuration }
 
-    public func evaluate(_ message: MessageContext, now: Date = Date()) -> PolicyOutcome {
+    /// Decides about `message` as of `now` (the arrival time: certificates are checked then).
+    public func evaluate(_ message: MessageContext, now: Date) -> PolicyOutcome {
         if MessageOrigin.of(message, internalHosts: configuration.internalHosts) != nil {
             return signing.evaluate(message, now: now)
         }
@@ -28,5 +29,11 @@ public struct MessagePolicy: Sendable {
             return PolicyOutcome(decision: .skipped(reason: "inbound, but no verifier is available"))
         }
         return verification.evaluate(message, now: now)
+    }
+}
+
+extension MessagePolicy: MessageEvaluator {
+    public func evaluate(_ message: MessageContext) -> PolicyOutcome {
+        evaluate(message, now: Date())
     }
 }

@@ -17,7 +17,7 @@ public struct SigningPolicy: Sendable {
     }
 
     /// Decides about `message` and returns the edits that carry the decision out.
-    public func evaluate(_ message: MessageContext, now: Date = Date()) -> PolicyOutcome {
+    public func evaluate(_ message: MessageContext, now: Date) -> PolicyOutcome {
         guard configuration.mode.contains(.sign) else {
             return PolicyOutcome(decision: .skipped(reason: "signing is off (Mode)"))
         }

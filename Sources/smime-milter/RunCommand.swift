@@ -82,8 +82,8 @@ final class PolicyDelegate: MilterDelegate {
 
     var setup: LoadedSetup { current.withLock { $0 } }
 
-    func evaluate(_ message: MessageContext) -> PolicyOutcome {
-        setup.policy.evaluate(message)
+    func currentEvaluator() -> any MessageEvaluator {
+        setup.policy
     }
 
     /// Re-reads the configuration, identities and tables. A configuration with an error is
