@@ -19,6 +19,9 @@ import SMIME
 /// without Subject gets one holding only the tag, when a tag applies. A Subject in raw 8-bit
 /// bytes (not valid UTF-8) is not tagged: it could not be written back byte for byte.
 ///
+/// With no From address, or several, a pass stands only when the signer's certificate names
+/// every From address (and there is one); otherwise it becomes `policy`.
+///
 /// `RequireSignature`: when a From address (or its `@domain`) is listed and the result is not
 /// pass, `OnMissingSignature` applies: `tag` uses `SubjectTagFail`, or `[UNVERIFIED]` when it is
 /// empty, whatever the result (unsigned, failed or encrypted); `quarantine` adds the usual
@@ -40,7 +43,8 @@ public struct VerificationPolicy: Sendable {
     public func evaluate(_ message: MessageContext, now: Date = Date()) -> PolicyOutcome {
         let froms = fromAddresses(message.fields)
         let single = froms.count == 1 ? froms.first : nil
-        let report = verifier.verify(fields: message.fields, body: message.body, fromAddress: single, at: now)
+        var report = verifier.verify(fields: message.fields, body: message.body, fromAddress: single, at: now)
+        report = Self.checkSignerCoversFrom(report, froms: froms)
         let reason = report.result == .pass ? nil : (report.isEncrypted ? "message is encrypted" : report.reason)
         var outcome = PolicyOutcome(decision: .verified(result: report.result, reason: reason), fromAddress: single)
         if let identifier = report.identifier { outcome.details.append(("identifier", identifier)) }
@@ -86,6 +90,23 @@ public struct VerificationPolicy: Sendable {
         }
         outcome.edits += subjectEdits(message.fields, tag: tag, removingPassTag: report.result != .pass, details: &outcome.details)
         return outcome
+    }
+
+    /// The verifier compares the signer with the From address only when there is exactly one
+    /// (RFC 8550 §3). With none (or none that parses) a pass would vouch for nobody in
+    /// particular, and with several a signer naming just one of them would lend its pass to the
+    /// others: such a pass becomes `policy` unless the certificate names every From address.
+    static func checkSignerCoversFrom(_ report: VerificationReport, froms: [String]) -> VerificationReport {
+        guard report.result == .pass, froms.count != 1 else { return report }
+        var checked = report
+        if froms.isEmpty {
+            checked.result = .policy
+            checked.reason = "the message has no From address to compare the signer with"
+        } else if let missing = froms.first(where: { !report.signerAddresses.contains($0) }) {
+            checked.result = .policy
+            checked.reason = "the message has \(froms.count) From addresses and the signer's certificate does not name \(missing)"
+        }
+        return checked
     }
 
     /// The configured tag for the result, ignoring `RequireSignature`; empty for none.

@@ -228,4 +228,27 @@ import Testing
         }
         #expect(text.contains("encrypted"))
     }
+
+    // MARK: signer and From
+
+    @Test func passWithSeveralFromAddressesNeedsAllInTheCertificate() {
+        let message = inboundMessage(from: "ceo@example.com, alice@example.com")
+        let outcome = evaluate(Reports.pass, verificationConfiguration(), message)
+        guard case let .verified(result, reason) = outcome.decision else {
+            Issue.record("expected verified, got \(outcome.decision)")
+            return
+        }
+        #expect(result == .policy)
+        #expect(reason?.contains("ceo@example.com") == true)
+        #expect(delivered(message, outcome).first?.value.contains("smime=policy") == true)
+        var both = Reports.pass
+        both.signerAddresses = ["alice@example.com", "ceo@example.com"]
+        #expect(evaluate(both, verificationConfiguration(), message).decision == .verified(result: .pass, reason: nil))
+    }
+
+    @Test func passWithoutFromIsPolicy() {
+        let message = inboundMessage(from: "undisclosed-recipients:;")
+        let outcome = evaluate(Reports.pass, verificationConfiguration(), message)
+        #expect(outcome.decision == .verified(result: .policy, reason: "the message has no From address to compare the signer with"))
+    }
 }
