@@ -124,6 +124,24 @@ public struct CMSVerifier: Sendable {
         return kind(of: parsed)
     }
 
+    /// The certificates a DER SignedData carries, as PEM (for pinning a partner's certificates
+    /// and for tests); empty when it does not parse.
+    static func embeddedCertificatesPEM(_ der: [UInt8]) -> [UInt8] {
+        let parsed: OpaquePointer? = der.withUnsafeBufferPointer { buffer in
+            var cursor: UnsafePointer<UInt8>? = buffer.baseAddress
+            return d2i_CMS_ContentInfo(nil, &cursor, buffer.count)
+        }
+        defer { _ = OpenSSL.drainErrors() }
+        guard let parsed else { return [] }
+        defer { CMS_ContentInfo_free(parsed) }
+        guard let certs = CMS_get1_certs(parsed), let bio = BIO_new(BIO_s_mem()) else { return [] }
+        defer { smime_sk_X509_pop_free(certs); BIO_free(bio) }
+        for index in 0..<smime_sk_X509_num(certs) {
+            PEM_write_bio_X509(bio, smime_sk_X509_value(certs, index))
+        }
+        return OpenSSL.contents(ofMemoryBIO: bio)
+    }
+
     static func kind(of cms: OpaquePointer) -> CMSContentKind {
         switch OBJ_obj2nid(CMS_get0_type(cms)) {
         case NID_pkcs7_signed: return .signedData

@@ -88,13 +88,13 @@ public struct MessageVerifier: Sendable {
         CMSVerifier(trust: trust, maxCertificates: options.maxCertificates, maxSigners: options.maxSigners)
     }
 
-    private enum Decoded {
+    enum Decoded {
         case success([UInt8])
         case failure(String)
     }
 
     /// The DER of a signature or pkcs7-mime part: base64 decoded tolerantly, a binary part as is.
-    private func decode(_ entity: MIMEEntity) -> Decoded {
+    func decode(_ entity: MIMEEntity) -> Decoded {
         switch entity.transferEncoding {
         case .base64:
             let decoded = Base64Lines.decode(entity.body)

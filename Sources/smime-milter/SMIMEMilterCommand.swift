@@ -7,7 +7,7 @@ struct SMIMEMilterCommand: ParsableCommand {
         commandName: "smime-milter",
         abstract: "S/MIME signing and verifying milter for Postfix and Sendmail.",
         version: SMIMEMilterVersion.string,
-        subcommands: [RunCommand.self, SignCommand.self, CheckConfigCommand.self],
+        subcommands: [RunCommand.self, SignCommand.self, CheckConfigCommand.self, VerifyCommand.self],
         defaultSubcommand: RunCommand.self
     )
 }
