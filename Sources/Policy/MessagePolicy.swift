@@ -26,7 +26,8 @@ public struct MessagePolicy: Sendable {
             return signing.evaluate(message, now: now)
         }
         guard let verification else {
-            return PolicyOutcome(decision: .skipped(reason: "inbound, but no verifier is available"))
+            let why = configuration.trustAnchors == nil ? "TrustAnchors is not set" : "no verifier is available"
+            return PolicyOutcome(decision: .skipped(reason: "inbound, not verified: \(why)"))
         }
         return verification.evaluate(message, now: now)
     }

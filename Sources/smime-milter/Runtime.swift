@@ -33,7 +33,7 @@ struct LoadedSetup {
             }
         }
         let signing = SigningPolicy(configuration: configuration, identities: identities)
-        let verification = makeVerifier(configuration).map {
+        let verification = makeVerifier(configuration, problems: &problems).map {
             VerificationPolicy(configuration: configuration, verifier: $0)
         }
         return LoadedSetup(
@@ -42,10 +42,19 @@ struct LoadedSetup {
             problems: problems)
     }
 
-    /// The signature verifier for `configuration`. None yet: `SMIME.MessageVerifier` is being
-    /// written on its own branch and is plugged in here when it is merged.
-    static func makeVerifier(_ configuration: Configuration) -> (any SignatureVerifier)? {
-        nil
+    /// The signature verifier for `configuration`: nil when Mode has no v or no TrustAnchors
+    /// are configured (inbound mail is then left alone, and its log line says why), or when the
+    /// trust anchors cannot be read (a problem).
+    static func makeVerifier(_ configuration: Configuration, problems: inout [String]) -> (any SignatureVerifier)? {
+        guard configuration.mode.contains(.verify), let anchors = configuration.trustAnchors else { return nil }
+        do {
+            let store = try TrustStore(anchors: [anchors])
+            problems += store.problems.map { "TrustAnchors: \($0)" }
+            return MessageVerifier(trust: store)
+        } catch {
+            problems.append("TrustAnchors \(anchors): \(error); inbound mail is not verified")
+            return nil
+        }
     }
 }
 

@@ -50,7 +50,7 @@ import Testing
 
     @Test func noVerifierMeansInboundIsSkipped() {
         let outcome = policy([.sign, .verify], verifier: nil).evaluate(inboundMessage())
-        #expect(outcome.decision == .skipped(reason: "inbound, but no verifier is available"))
+        #expect(outcome.decision == .skipped(reason: "inbound, not verified: TrustAnchors is not set"))
         #expect(outcome.edits.isEmpty)
     }
 
