@@ -46,7 +46,7 @@ enum EditApplier {
     static func quarantine(reason: String, ctx: OpaquePointer?) -> String? {
         guard let ctx else { return "no milter context" }
         // libmilter refuses an empty reason.
-        let text = reason.isEmpty ? "smime-milter" : replyText(reason)
+        let text = reason.isEmpty ? "smime-milter" : printable(reason)
         let rc = text.withCString { smfi_quarantine(ctx, UnsafeMutablePointer(mutating: $0)) }
         return rc == MI_SUCCESS ? nil : "cannot quarantine the message (the MTA did not allow it)"
     }
@@ -59,14 +59,15 @@ enum EditApplier {
         }
     }
 
-    /// Text libmilter passes on safely: printable ASCII only (CR or LF make `smfi_setreply`
-    /// fail), `%` doubled (a single one makes the MTA ignore the text), at most 400 characters.
+    /// Reply text libmilter passes on safely: printable ASCII only (CR or LF make
+    /// `smfi_setreply` fail), `%` doubled (a single one makes the MTA ignore the text).
     static func replyText(_ text: String) -> String {
-        var out = ""
-        for scalar in text.unicodeScalars.prefix(400) {
-            if scalar == "%" { out += "%%" } else if (" "..."~").contains(scalar) { out.unicodeScalars.append(scalar) } else { out += " " }
-        }
-        return out
+        printable(text).replacingOccurrences(of: "%", with: "%%")
+    }
+
+    /// `text` as printable ASCII (anything else becomes a space), at most 400 characters.
+    static func printable(_ text: String) -> String {
+        String(String.UnicodeScalarView(text.unicodeScalars.prefix(400).map { (" "..."~").contains($0) ? $0 : " " }))
     }
 
     /// A header value as libmilter wants it. Without SMFIP_HDR_LEADSPC the MTA adds the space
