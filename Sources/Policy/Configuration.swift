@@ -53,6 +53,11 @@ public struct Configuration: Sendable, Equatable {
     /// `OnMissingSignature`: what happens to mail from a required signer without a passing signature.
     public var onMissingSignature: MissingSignatureAction
 
+    /// `CRLDir`: certificate revocation lists used when verifying, if any.
+    public var crlDir: String?
+    /// `AllowWeakAlgorithms`: let MD5/SHA-1 and short RSA keys pass verification.
+    public var allowWeakAlgorithms: Bool = false
+
     // Operations (see ConfigurationKey+Operations.swift); defaults here, not in init.
     /// `Syslog`: log through syslog(3) instead of standard error.
     public var syslog: Bool = false

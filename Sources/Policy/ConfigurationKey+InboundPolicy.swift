@@ -46,5 +46,21 @@ extension ConfigurationKey {
             apply: { value, _, config in config.onMissingSignature = try ValueParsers.choice(value, MissingSignatureAction.self) },
             show: { $0.onMissingSignature.rawValue }
         ),
+        ConfigurationKey(
+            name: "CRLDir",
+            syntax: "PATH",
+            defaultValue: "none",
+            doc: "Directory of certificate revocation lists (PEM or DER) used when verifying; a signer whose issuer has a CRL here is checked against it.",
+            apply: { value, context, config in config.crlDir = try context.path(value) },
+            show: { $0.crlDir }
+        ),
+        ConfigurationKey(
+            name: "AllowWeakAlgorithms",
+            syntax: "yes | no",
+            defaultValue: "no",
+            doc: "Let signatures with MD5 or SHA-1 digests or RSA keys under 2048 bits pass; by default they get smime=policy with the weakness named.",
+            apply: { value, _, config in config.allowWeakAlgorithms = try ValueParsers.boolean(value) },
+            show: { $0.allowWeakAlgorithms ? "yes" : "no" }
+        ),
     ]
 }

@@ -48,9 +48,10 @@ struct LoadedSetup {
     static func makeVerifier(_ configuration: Configuration, problems: inout [String]) -> (any SignatureVerifier)? {
         guard configuration.mode.contains(.verify), let anchors = configuration.trustAnchors else { return nil }
         do {
-            let store = try TrustStore(anchors: [anchors])
+            let store = try TrustStore(anchors: [anchors], crlDirectory: configuration.crlDir)
             problems += store.problems.map { "TrustAnchors: \($0)" }
-            return MessageVerifier(trust: store)
+            return MessageVerifier(
+                trust: store, options: VerificationOptions(allowWeakAlgorithms: configuration.allowWeakAlgorithms))
         } catch {
             problems.append("TrustAnchors \(anchors): \(error); inbound mail is not verified")
             return nil

@@ -49,7 +49,10 @@ struct VerifyCommand: ParsableCommand {
             FileHandle.standardError.write(Data("smime-milter verify: \(error)\n".utf8))
             throw ExitCode(2)
         }
-        let verifier = MessageVerifier(trust: store, options: VerificationOptions(allowWeakAlgorithms: allowWeak))
+        let configuration = config.flatMap { try? ConfigurationParser.load(path: $0) }
+        let verifier = MessageVerifier(
+            trust: store,
+            options: VerificationOptions(allowWeakAlgorithms: allowWeak || configuration?.allowWeakAlgorithms == true))
         var allPassed = true
         var unreadable = false
         for file in files {
@@ -72,6 +75,10 @@ struct VerifyCommand: ParsableCommand {
 
     private func loadTrust() throws -> TrustStore {
         var anchors = trust
+        var crls = crlDir
+        if crls == nil, let config {
+            crls = try ConfigurationParser.load(path: config).crlDir
+        }
         if anchors.isEmpty {
             guard let config else {
                 throw ValidationError("name the trust anchors with --trust or a configuration with TrustAnchors (--config)")
@@ -82,7 +89,7 @@ struct VerifyCommand: ParsableCommand {
             }
             anchors = [configured]
         }
-        return try TrustStore(anchors: anchors, crlDirectory: crlDir)
+        return try TrustStore(anchors: anchors, crlDirectory: crls)
     }
 
     /// `smime=RESULT (reason) body.smime-identifier=... body.smime-part=...`
