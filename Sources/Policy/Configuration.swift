@@ -58,6 +58,13 @@ public struct Configuration: Sendable, Equatable {
     /// `AllowWeakAlgorithms`: let MD5/SHA-1 and short RSA keys pass verification.
     public var allowWeakAlgorithms: Bool = false
 
+    // Outbound mail already signed by the client (see ConfigurationKey+Outbound.swift).
+    /// `OnBrokenSignature`: the global action for broken client signatures; nil for the
+    /// default rule (resign when an identity for the From address exists, else strip).
+    public var onBrokenSignature: BrokenSignatureAction?
+    /// `BrokenSignatureReport`: where to mail a report when a broken signature is stripped.
+    public var brokenSignatureReport: String?
+
     // Operations (see ConfigurationKey+Operations.swift); defaults here, not in init.
     /// `Syslog`: log through syslog(3) instead of standard error.
     public var syslog: Bool = false

@@ -55,7 +55,7 @@ extension ConfigurationKey {
             name: "SendmailCommand",
             syntax: "PATH",
             defaultValue: "/usr/sbin/sendmail",
-            doc: "The local sendmail command used to send report mail (ExpiryReport).",
+            doc: "The local sendmail command used to send report mail (ExpiryReport, BrokenSignatureReport).",
             apply: { value, context, config in config.sendmailCommand = try context.path(value) },
             show: { $0.sendmailCommand }
         ),

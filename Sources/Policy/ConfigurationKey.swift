@@ -56,7 +56,7 @@ public struct ConfigurationKey: Sendable {
     }
 
     /// Every key, in the order of the example configuration and of `describe()`.
-    public static let all: [ConfigurationKey] = general + inboundPolicy + operations
+    public static let all: [ConfigurationKey] = general + inboundPolicy + outbound + operations
 
     /// The keys of the milter itself, signing and verifying.
     static let general: [ConfigurationKey] = [

@@ -29,6 +29,10 @@ public enum Decision: Sendable, Equatable {
     case skipped(reason: String)
     /// Not signed because the submitter may not use the From address.
     case unauthorised(reason: String)
+    /// Outbound mail whose client signature was broken on the way: the broken signature layer
+    /// was removed and the message goes on unsigned, with a warning header (`OnBrokenSignature`
+    /// strip, or resign when we may not sign). `reason` says whose signature and what broke it.
+    case stripped(reason: String)
     /// Signing failed; the configured `OnError` action applies.
     case error(reason: String)
     /// Inbound mail whose signature was checked: the RFC 7281 result and, when it did not
@@ -40,6 +44,7 @@ public enum Decision: Sendable, Equatable {
         switch self {
         case .signed: return "signed"
         case .skipped: return "skipped"
+        case .stripped: return "stripped"
         case .unauthorised: return "unauthorised"
         case .error: return "error"
         case .verified: return "verified"
@@ -83,16 +88,19 @@ public struct PolicyOutcome: Sendable {
     public var fromAddress: String?
     /// Extra facts for the log line (`key=value`), in order.
     public var details: [(String, String)]
+    /// A report to mail once the message is handled (subject to the caller's rate limit), or nil.
+    public var report: ReportMail?
 
     public init(
         decision: Decision, edits: [MessageEdit] = [], action: MilterAction = .accept,
-        fromAddress: String? = nil, details: [(String, String)] = []
+        fromAddress: String? = nil, details: [(String, String)] = [], report: ReportMail? = nil
     ) {
         self.decision = decision
         self.edits = edits
         self.action = action
         self.fromAddress = fromAddress
         self.details = details
+        self.report = report
     }
 }
 

@@ -10,10 +10,15 @@ import SMIME
 public struct SigningPolicy: Sendable {
     public let configuration: Configuration
     public let identities: IdentityStore
+    /// Checks whether a client's signature on outbound mail is still intact (only `integrity`
+    /// and the reason of its report are used; trust in the signer does not matter). Nil: mail
+    /// that is already signed is left alone unchecked.
+    public let integrityVerifier: (any SignatureVerifier)?
 
-    public init(configuration: Configuration, identities: IdentityStore) {
+    public init(configuration: Configuration, identities: IdentityStore, integrityVerifier: (any SignatureVerifier)? = nil) {
         self.configuration = configuration
         self.identities = identities
+        self.integrityVerifier = integrityVerifier
     }
 
     /// Decides about `message` and returns the edits that carry the decision out.
@@ -31,11 +36,18 @@ public struct SigningPolicy: Sendable {
         case let .success(address):
             fromAddress = address
         }
-        var outcome = PolicyOutcome(decision: .skipped(reason: ""), fromAddress: fromAddress, details: [("origin", origin)])
+        let outcome = PolicyOutcome(decision: .skipped(reason: ""), fromAddress: fromAddress, details: [("origin", origin)])
         if SignableEntity.isAlreadySigned(fields: message.fields) {
-            outcome.decision = .skipped(reason: "already signed")
-            return outcome
+            return alreadySigned(message, fromAddress: fromAddress, outcome: outcome, now: now)
         }
+        return sign(message, fromAddress: fromAddress, outcome: outcome, now: now)
+    }
+
+    /// Steps 5 to 8: authorisation, identity, validity, signing. With `layer`, the message is
+    /// signed as it is once that broken signature layer is removed (`OnBrokenSignature resign`).
+    func sign(_ message: MessageContext, fromAddress: String, outcome: PolicyOutcome, now: Date,
+              replacing layer: SignatureLayer? = nil) -> PolicyOutcome {
+        var outcome = outcome
         if let refusal = authorisationProblem(message, fromAddress: fromAddress) {
             outcome.decision = .unauthorised(reason: refusal)
             return outcome
@@ -63,7 +75,7 @@ public struct SigningPolicy: Sendable {
             outcome.details.append(("warning", "certificate does not name the From address"))
         }
         do {
-            let edits = try signingEdits(message, identity: choice.identity, form: choice.form)
+            let edits = try signingEdits(message, identity: choice.identity, form: choice.form, replacing: layer)
             outcome.decision = .signed(identity: choice.identity.name, form: choice.form)
             outcome.edits = edits
             outcome.details.append(("form", choice.form.rawValue))
@@ -151,19 +163,17 @@ public struct SigningPolicy: Sendable {
 
     /// Signs the message and returns the header and body edits that turn the original into
     /// the signed message: the Content-* fields move inside the signed entity, everything else
-    /// in the outer header stays in order, untouched.
-    func signingEdits(_ message: MessageContext, identity: SigningIdentity, form: SignatureForm) throws -> [MessageEdit] {
-        let entity = try SignableEntity.make(fields: message.fields, body: message.body)
+    /// in the outer header stays in order, untouched. With `layer`, what is signed is the
+    /// message without that signature layer (part 1's Content-* fields and body); the outer
+    /// Content-* fields of the multipart/signed go.
+    func signingEdits(_ message: MessageContext, identity: SigningIdentity, form: SignatureForm,
+                      replacing layer: SignatureLayer? = nil) throws -> [MessageEdit] {
+        let entity = try layer.map { try SignableEntity.make(fields: $0.unwrappedFields(message.fields), body: $0.innerBody) }
+            ?? SignableEntity.make(fields: message.fields, body: message.body)
         var edits: [MessageEdit] = []
-        var occurrences: [String: Int] = [:]
-        var movedOccurrences: [(String, Int)] = []
-        let moved = Set(entity.movedFieldIndexes)
-        for (index, field) in message.fields.enumerated() {
-            let key = field.name.lowercased()
-            occurrences[key, default: 0] += 1
-            if moved.contains(index) { movedOccurrences.append((field.name, occurrences[key]!)) }
-        }
-        for (name, occurrence) in movedOccurrences.reversed() {
+        // Every Content-* field of the message as received moves inside (SignableEntity's
+        // movedFieldIndexes) or, with a layer, belongs to the layer being removed.
+        for (name, occurrence) in SignatureLayer.contentFieldOccurrences(message.fields).reversed() {
             edits.append(.deleteField(name: name, occurrence: occurrence))
         }
         if !message.fields.contains(where: { $0.name.caseInsensitiveCompare("MIME-Version") == .orderedSame }) {

@@ -12,7 +12,7 @@ public struct SigningTableRule: Sendable, Equatable {
     public let pattern: AddressPattern
     /// What to do for senders the pattern matches.
     public let entry: SigningTableEntry
-    /// `key=value` options after the identity (always the defaults for `skip`).
+    /// `key=value` options after the identity (or after `skip`).
     public let options: SigningOptions
     /// The 1-based line number in the table file, for log lines.
     public let line: Int
@@ -23,7 +23,7 @@ public struct SigningTableRule: Sendable, Equatable {
 /// File format, one rule per line, `#` comments, case-insensitive:
 ///
 ///     PATTERN  IDENTITY  [detached|opaque]  [key=value ...]
-///     PATTERN  skip
+///     PATTERN  skip  [OnBrokenSignature=strip|keep]
 ///
 /// `PATTERN` is `user@domain`, `*@domain`, `*@*.domain` (subdomains only) or `*` (anything);
 /// see `AddressPattern`. `IDENTITY` names an identity in `CertificateDir`; the form defaults to
@@ -100,10 +100,18 @@ extension SigningTable {
         let pattern = try AddressPattern.parse(fields[0])
         let second = fields[1].lowercased()
         if second == "skip" {
-            guard fields.count == 2 else {
-                throw ValueProblem("nothing may follow skip (found \(quoted(fields[2])))")
+            var options = SigningOptions()
+            var seenOptions: Set<String> = []
+            for field in fields.dropFirst(2) {
+                guard field.contains("=") else {
+                    throw ValueProblem("nothing may follow skip except OnBrokenSignature=strip|keep (found \(quoted(field)))")
+                }
+                try applyOption(field, to: &options, seen: &seenOptions)
             }
-            return SigningTableRule(pattern: pattern, entry: .skip, options: SigningOptions(), line: line.number)
+            if options.onBrokenSignature == .resign {
+                throw ValueProblem("OnBrokenSignature=resign needs an identity, and a skip line has none (use strip or keep)")
+            }
+            return SigningTableRule(pattern: pattern, entry: .skip, options: options, line: line.number)
         }
         if SignatureForm(rawValue: second) != nil {
             throw ValueProblem("missing identity before \(quoted(fields[1]))")
@@ -119,22 +127,8 @@ extension SigningTable {
         var options = SigningOptions()
         var seenOptions: Set<String> = []
         for field in fields.dropFirst(2) {
-            if let equals = field.firstIndex(of: "=") {
-                let name = field[..<equals]
-                let value = field[field.index(after: equals)...]
-                guard let spec = SigningOptionSpec.named(name) else {
-                    let known = SigningOptionSpec.all.map(\.name)
-                    let hint = known.isEmpty ? "no options are defined yet" : "known options: " + known.joined(separator: ", ")
-                    throw ValueProblem("unknown option \(quoted(name)) (\(hint))")
-                }
-                guard seenOptions.insert(spec.name).inserted else {
-                    throw ValueProblem("option \(spec.name) given twice")
-                }
-                do {
-                    try spec.apply(value, &options)
-                } catch let problem as ValueProblem {
-                    throw ValueProblem("bad value for option \(spec.name): \(quoted(value)) (\(problem.reason))")
-                }
+            if field.contains("=") {
+                try applyOption(field, to: &options, seen: &seenOptions)
             } else if let parsed = SignatureForm(rawValue: field.lowercased()) {
                 guard form == nil else {
                     throw ValueProblem("the signature form is given twice")
@@ -150,5 +144,25 @@ extension SigningTable {
             options: options,
             line: line.number
         )
+    }
+
+    /// Applies one `key=value` option (case-insensitive key) or throws with the known options.
+    private static func applyOption(_ field: Substring, to options: inout SigningOptions, seen: inout Set<String>) throws {
+        guard let equals = field.firstIndex(of: "=") else { return }
+        let name = field[..<equals]
+        let value = field[field.index(after: equals)...]
+        guard let spec = SigningOptionSpec.named(name) else {
+            let known = SigningOptionSpec.all.map(\.name)
+            let hint = known.isEmpty ? "no options are defined yet" : "known options: " + known.joined(separator: ", ")
+            throw ValueProblem("unknown option \(quoted(name)) (\(hint))")
+        }
+        guard seen.insert(spec.name).inserted else {
+            throw ValueProblem("option \(spec.name) given twice")
+        }
+        do {
+            try spec.apply(value, &options)
+        } catch let problem as ValueProblem {
+            throw ValueProblem("bad value for option \(spec.name): \(quoted(value)) (\(problem.reason))")
+        }
     }
 }

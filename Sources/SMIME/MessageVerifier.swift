@@ -130,6 +130,7 @@ public struct MessageVerifier: Sendable {
             report.issuer = certificate.issuer
         }
         report.signingTime = signer?.signingTime
+        report.integrity = Self.integrity(of: checked.status)
 
         switch checked.status {
         case .notSignedData(let kind):
@@ -173,6 +174,16 @@ public struct MessageVerifier: Sendable {
             applyPolicy(to: &report, signers: checked.signers, chosen: signer, from: from)
         }
         return report
+    }
+
+    /// Whether the content is still what was signed: signature value and digest checked out
+    /// (`CMS_verify` succeeds before any path validation), or they did not.
+    static func integrity(of status: CMSVerification.Status) -> SignatureIntegrity {
+        switch status {
+        case .verified, .certificateRejected: return .intact
+        case .contentAltered, .badSignature, .embeddedContentDiffers: return .altered
+        case .notSignedData, .noSigners, .signerCertificateMissing, .malformed, .limitExceeded: return .unknown
+        }
     }
 
     /// A verified signature still needs the signer to be the From address and strong algorithms.

@@ -69,8 +69,15 @@ public final class TrustStore: @unchecked Sendable {
                       trustNonRootCertificates: trustNonRootCertificates, problems: [])
     }
 
+    /// A store that trusts nothing: for checking only whether signatures are intact (outbound
+    /// mail is checked even when `TrustAnchors` is not set; every chain is then "untrusted",
+    /// which says nothing about integrity).
+    public static func empty() throws -> TrustStore {
+        try TrustStore(anchorPEMs: [], crls: [], trustNonRootCertificates: false, problems: [], allowEmpty: true)
+    }
+
     private init(anchorPEMs: [(name: String, bytes: [UInt8])], crls crlBlobs: [(name: String, bytes: [UInt8])],
-                 trustNonRootCertificates: Bool, problems initialProblems: [String]) throws {
+                 trustNonRootCertificates: Bool, problems initialProblems: [String], allowEmpty: Bool = false) throws {
         ERR_clear_error()
         guard let store = X509_STORE_new() else {
             throw SMIMEError(.openSSL, "cannot create an X509_STORE", openSSLErrors: OpenSSL.drainErrors())
@@ -116,7 +123,7 @@ public final class TrustStore: @unchecked Sendable {
             }
         }
         _ = OpenSSL.drainErrors()
-        guard !subjects.isEmpty else {
+        guard !subjects.isEmpty || allowEmpty else {
             X509_STORE_free(store)
             throw SMIMEError(.invalidCertificate, "no trust anchor certificate found"
                              + (problems.isEmpty ? "" : " (" + problems.joined(separator: "; ") + ")"))

@@ -25,6 +25,10 @@ public struct VerificationReport: Sendable, Equatable {
     public var result: SMIMEResult
     /// Why it did not pass, in plain words (for the header comment and the log); nil on pass.
     public var reason: String?
+    /// Whether the signed content is still what was signed, whatever the verdict on the signer:
+    /// an untrusted chain is `intact`, a digest mismatch `altered`. Outbound mail uses it to tell
+    /// a signature broken in transit from one whose CA we simply do not trust.
+    public var integrity: SignatureIntegrity = .unknown
     /// The e-mail addresses in the signer's certificate (lower-cased).
     public var signerAddresses: [String]
     /// The address reported as `body.smime-identifier`: the one that matched From, else the
@@ -58,4 +62,15 @@ public struct VerificationReport: Sendable, Equatable {
         self.isEncrypted = isEncrypted
         self.signingTime = signingTime
     }
+}
+
+/// Whether a signature still covers the content as it stands (independent of trust in the signer).
+public enum SignatureIntegrity: String, Sendable, Equatable {
+    /// Signature value and digest match the content (the chain may still be untrusted or invalid).
+    case intact
+    /// The content or the signed attributes changed after signing: digest mismatch, bad
+    /// signature value, or a detached signature carrying other content than the part shows.
+    case altered
+    /// Not known: unsigned, encrypted, unparseable, over a limit, signer certificate missing.
+    case unknown
 }

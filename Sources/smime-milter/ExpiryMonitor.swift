@@ -53,36 +53,14 @@ final class ExpiryMonitor: Sendable {
 
     private func sendReport(to address: String, text: String, setup: LoadedSetup) {
         let host = setup.configuration.authservID
-        let message = """
-            To: \(address)
-            Subject: smime-milter on \(host): signing certificate expiry
-            Auto-Submitted: auto-generated
-            MIME-Version: 1.0
-            Content-Type: text/plain; charset=utf-8
-
+        let body = """
             \(text)
 
             Install a renewed certificate in \(setup.configuration.certificateDir ?? "the CertificateDir") and reload
             smime-milter (systemctl reload smime-milter, or SIGHUP). "smime-milter certs" lists all identities.
-
             """
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: setup.configuration.sendmailCommand)
-        process.arguments = ["-i", "--", address]
-        let input = Pipe()
-        process.standardInput = input
-        do {
-            try process.run()
-            input.fileHandleForWriting.write(Data(message.utf8))
-            try? input.fileHandleForWriting.close()
-            process.waitUntilExit()
-            if process.terminationStatus != 0 {
-                logger.error("expiry report to \(address): \(setup.configuration.sendmailCommand) exited with \(process.terminationStatus)")
-            } else {
-                logger.notice("expiry report sent to \(address)")
-            }
-        } catch {
-            logger.error("expiry report to \(address): cannot run \(setup.configuration.sendmailCommand): \(error)")
-        }
+        let mail = ReportMail(recipient: address, subject: "smime-milter on \(host): signing certificate expiry",
+                              text: body, rateKey: "")
+        ReportMailer(sendmailCommand: setup.configuration.sendmailCommand, logger: logger).send(mail, what: "expiry report")
     }
 }

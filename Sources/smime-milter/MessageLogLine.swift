@@ -10,7 +10,7 @@ enum MessageLogLine {
         parts.append("from=<\(outcome.fromAddress ?? "")>")
         parts.append("decision=\(outcome.decision.keyword)")
         switch outcome.decision {
-        case let .skipped(reason), let .unauthorised(reason), let .error(reason):
+        case let .skipped(reason), let .unauthorised(reason), let .error(reason), let .stripped(reason):
             parts.append("reason=\(quote(reason))")
         case .signed:
             break

@@ -72,12 +72,16 @@ final class PolicyDelegate: MilterDelegate {
     let logger: Logger
     let metrics: MilterMetrics?
     let expiry: ExpiryMonitor
+    /// At most one broken-signature report per sender per hour; kept across reloads.
+    let reportLimiter: ReportRateLimiter
 
-    init(setup: LoadedSetup, logger: Logger, metrics: MilterMetrics?, expiry: ExpiryMonitor) {
+    init(setup: LoadedSetup, logger: Logger, metrics: MilterMetrics?, expiry: ExpiryMonitor,
+         reportLimiter: ReportRateLimiter = ReportRateLimiter()) {
         self.current = Mutex(setup)
         self.logger = logger
         self.metrics = metrics
         self.expiry = expiry
+        self.reportLimiter = reportLimiter
     }
 
     var setup: LoadedSetup { current.withLock { $0 } }
@@ -111,10 +115,24 @@ final class PolicyDelegate: MilterDelegate {
         let line = MessageLogLine.format(message, outcome: outcome, milliseconds: milliseconds)
         switch outcome.decision {
         case .error: logger.error("\(line)")
-        case .unauthorised: logger.warning("\(line)")
+        case .unauthorised, .stripped: logger.warning("\(line)")
         case .verified where outcome.action != .accept: logger.notice("\(line)")
         default: logger.info("\(line)")
         }
+        if let report = outcome.report { sendReport(report, queueID: message.queueID) }
+    }
+
+    /// Mails a report the policy asked for, unless one for the same sender went out within the
+    /// hour. Sent from a thread of its own so the MTA's end-of-message reply is not delayed
+    /// (signals are blocked in every thread, see RunCommand.run).
+    private func sendReport(_ report: ReportMail, queueID: String?) {
+        guard reportLimiter.permit(report.rateKey) else {
+            logger.info("\(queueID ?? "NOQUEUE"): report to \(report.recipient) about \(report.rateKey) held back (one per sender per hour)")
+            return
+        }
+        let mailer = ReportMailer(sendmailCommand: setup.configuration.sendmailCommand, logger: logger)
+        let what = "\(queueID ?? "NOQUEUE"): broken-signature report about \(report.rateKey)"
+        Thread { mailer.send(report, what: what) }.start()
     }
 
     func log(_ level: MilterLogLevel, _ text: String) {

@@ -32,10 +32,11 @@ struct LoadedSetup {
                 problems.append("SigningTable names identity \"\(name)\", which is not loaded")
             }
         }
-        let signing = SigningPolicy(configuration: configuration, identities: identities)
-        let verification = makeVerifier(configuration, problems: &problems).map {
-            VerificationPolicy(configuration: configuration, verifier: $0)
-        }
+        let verifier = makeVerifier(configuration, problems: &problems)
+        let signing = SigningPolicy(
+            configuration: configuration, identities: identities,
+            integrityVerifier: makeIntegrityVerifier(configuration, inbound: verifier, problems: &problems))
+        let verification = verifier.map { VerificationPolicy(configuration: configuration, verifier: $0) }
         return LoadedSetup(
             configuration: configuration, identities: identities, signingPolicy: signing,
             policy: MessagePolicy(signing: signing, verification: verification),
@@ -54,6 +55,25 @@ struct LoadedSetup {
                 trust: store, options: VerificationOptions(allowWeakAlgorithms: configuration.allowWeakAlgorithms))
         } catch {
             problems.append("TrustAnchors \(anchors): \(error); inbound mail is not verified")
+            return nil
+        }
+    }
+}
+
+extension LoadedSetup {
+    /// The verifier that checks whether a client's signature on outbound mail is intact: the
+    /// inbound verifier when there is one (same bounds; trust does not matter for integrity),
+    /// else one with an empty trust store, so the check works without TrustAnchors.
+    static func makeIntegrityVerifier(_ configuration: Configuration, inbound: (any SignatureVerifier)?,
+                                      problems: inout [String]) -> (any SignatureVerifier)? {
+        guard configuration.mode.contains(.sign) else { return nil }
+        if let inbound { return inbound }
+        do {
+            return MessageVerifier(
+                trust: try TrustStore.empty(),
+                options: VerificationOptions(allowWeakAlgorithms: configuration.allowWeakAlgorithms))
+        } catch {
+            problems.append("cannot check client signatures on outbound mail: \(error); such mail is left alone")
             return nil
         }
     }

@@ -51,6 +51,16 @@ struct SignCommand: ParsableCommand {
             connection: connection, saslLogin: saslLogin, envelopeSender: from,
             fields: parsed.fields, body: parsed.body)
         let outcome = setup.signingPolicy.evaluate(message)
+        if case .stripped = outcome.decision {
+            // A broken client signature removed: the message as the milter would pass it on.
+            let edited = MessageEditor.apply(outcome.edits, fields: parsed.fields, body: parsed.body)
+            var bytes = MessageEditor.serialise(fields: edited.fields, body: edited.body)
+            if !original.contains(0x0D) { bytes = LineEnds.toLF(bytes) }
+            FileHandle.standardOutput.write(Data(bytes))
+            let line = MessageLogLine.format(message, outcome: outcome, milliseconds: 0)
+            FileHandle.standardError.write(Data("smime-milter: not signed: \(line)\n".utf8))
+            throw ExitCode(1)
+        }
         guard case .signed = outcome.decision else {
             FileHandle.standardOutput.write(input)
             let line = MessageLogLine.format(message, outcome: outcome, milliseconds: 0)
