@@ -59,6 +59,8 @@ struct ExampleConfigurationTests {
         let table = try SigningTable.load(path: confDirectory + "/signing.table")
         #expect(table.lookup("news@example.com") == .skip)
         #expect(table.lookup("alice@example.com") == .sign(identity: "alice", form: .opaque))
+        #expect(table.match("alice@example.com")?.options.onBrokenSignature == .strip)
+        #expect(table.match("bob@example.com")?.options.onBrokenSignature == nil)
         #expect(table.lookup("bob@example.com") == .sign(identity: "example-org", form: .detached))
         #expect(table.lookup("bob@lab.example.com") == .sign(identity: "example-org", form: .detached))
         #expect(table.lookup("bob@example.org") == nil)

@@ -114,7 +114,9 @@ import Testing
             HeaderField(name: "MIME-Version", value: " 1.0"),
             HeaderField(name: "Content-Type", value: " multipart/signed; protocol=\"application/pkcs7-signature\"; micalg=sha-256; boundary=\"b\""),
         ], body: "--b\r\n\r\nx\r\n--b--\r\n"))
-        #expect(outcome.decision == .skipped(reason: "already signed"))
+        // Without an integrity verifier the signature is not looked at, and never signed twice.
+        #expect(outcome.decision == .skipped(reason: "already signed (signature not checked)"))
+        #expect(outcome.edits.isEmpty)
     }
 
     @Test func signingTableChoosesIdentityAndForm() throws {
@@ -170,7 +172,7 @@ final class PolicyFixture: Sendable {
         directory = dir
     }
 
-    func policy(table: String? = nil) throws -> SigningPolicy {
+    func policy(table: String? = nil, extra: String = "", integrityVerifier: (any SignatureVerifier)? = nil) throws -> SigningPolicy {
         let unique = UUID().uuidString
         var config = """
             Socket inet:8891@127.0.0.1
@@ -185,11 +187,12 @@ final class PolicyFixture: Sendable {
             try table.write(toFile: "\(directory)/table-\(unique)", atomically: true, encoding: .utf8)
             config += "\nSigningTable table-\(unique)\n"
         }
+        config += "\n" + extra + "\n"
         let path = "\(directory)/config-\(unique).conf"
         try config.write(toFile: path, atomically: true, encoding: .utf8)
         let configuration = try ConfigurationParser.load(path: path)
         let identities = IdentityStore.load(directory: "\(directory)/pki/certs")
-        return SigningPolicy(configuration: configuration, identities: identities)
+        return SigningPolicy(configuration: configuration, identities: identities, integrityVerifier: integrityVerifier)
     }
 
     /// Verifies a whole S/MIME message with `openssl cms -verify` and returns the signed content.

@@ -101,7 +101,10 @@ struct SigningTableTests {
         ("alice@example.com alice sideways", "unexpected \"sideways\""),
         ("alice@example.com alice opaque detached", "form is given twice"),
         ("alice@example.com skip opaque", "nothing may follow skip"),
-        ("alice@example.com alice OnBrokenSignature=strip", "unknown option \"OnBrokenSignature\""),
+        ("alice@example.com alice color=blue", "unknown option \"color\" (known options: OnBrokenSignature)"),
+        ("alice@example.com alice OnBrokenSignature=sometimes", "bad value for option OnBrokenSignature"),
+        ("alice@example.com alice OnBrokenSignature=keep onbrokensignature=strip", "option OnBrokenSignature given twice"),
+        ("alice@example.com skip OnBrokenSignature=resign", "resign needs an identity"),
         ("alice@example.com al\u{1}ice", "control characters"),
     ])
     func badLinesAreReportedWithFileAndLine(line: String, expected: String) {
@@ -122,9 +125,22 @@ struct SigningTableTests {
         #expect(afterCatchAll?.message.contains("catch-all * on line 1") == true)
     }
 
-    @Test func unknownOptionNamesThatNoOptionsExistYet() {
+    @Test func unknownOptionNamesTheKnownOnes() {
         let error = configurationError { try table("a@b.test id foo=bar\n") }
-        #expect(error?.message == "unknown option \"foo\" (no options are defined yet)")
+        #expect(error?.message == "unknown option \"foo\" (known options: OnBrokenSignature)")
+    }
+
+    @Test func onBrokenSignatureOptionAfterIdentityOrSkip() throws {
+        let rules = try table("a@b.test id opaque OnBrokenSignature=KEEP\n"
+            + "c@b.test id onbrokensignature=strip detached\n"
+            + "n@b.test skip OnBrokenSignature=strip\n"
+            + "d@b.test id\n")
+        #expect(rules.match("a@b.test")?.options.onBrokenSignature == .keep)
+        #expect(rules.match("a@b.test")?.entry == .sign(identity: "id", form: .opaque))
+        #expect(rules.match("c@b.test")?.options.onBrokenSignature == .strip)
+        #expect(rules.match("n@b.test")?.entry == .skip)
+        #expect(rules.match("n@b.test")?.options.onBrokenSignature == .strip)
+        #expect(rules.match("d@b.test")?.options.onBrokenSignature == nil)
     }
 
     @Test func emptyTableMatchesNothing() throws {
