@@ -15,6 +15,8 @@ PACKAGES=(
     openssl python3 python3-pip
     # protocol-level tests and the other verifiers (NSS cmsutil, GnuPG gpgsm)
     miltertest libnss3-tools gpgsm
+    # a real disclaimer milter before ours (broken client signatures, test_postfix_broken.py)
+    mimedefang
     # the Debian package, its lint, unit check and man pages; the Sendmail rig (m4, libwrap0)
     dpkg-dev binutils lintian mandoc man-db groff-base systemd m4 libwrap0
 )

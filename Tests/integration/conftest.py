@@ -86,7 +86,7 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
     if report.when == "call" and report.failed:
-        for name in ("plain_rig", "dead_milter_rig", "signing_rig", "verify_rig"):
+        for name in ("plain_rig", "dead_milter_rig", "signing_rig", "verify_rig", "broken_rig"):
             r = item.funcargs.get(name) if hasattr(item, "funcargs") else None
             if r is not None:
                 report.sections.append((f"{name} logs", r.diagnostics()))

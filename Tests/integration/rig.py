@@ -367,6 +367,110 @@ class Milter:
 
 
 # ---------------------------------------------------------------------------------------------
+# a disclaimer milter: MIMEDefang
+
+# The filter (mimedefang-filter(5) Perl) a site with a disclaimer runs. MIMEDefang's stock
+# append_text_boilerplate/append_html_boilerplate skip multipart/signed (MIMEDefang 3.3's
+# find_part/collect_parts leave signed and encrypted entities alone), so a top-level client
+# signature survives them. Many sites' own rules do not look: the second half appends the same
+# footer with MIMEDefang's append_to_part/append_to_html_part to the first text/plain and
+# text/html parts wherever they are, signed or not, which breaks the signature. Mail to a
+# recipient whose local part starts with "stock-" gets only the stock helpers.
+DISCLAIMER_TEXT = "Example Corp: this e-mail is confidential."
+MIMEDEFANG_FILTER = f"""\
+my $footer = "-- \\n{DISCLAIMER_TEXT}";
+my $html = "<p>{DISCLAIMER_TEXT}</p>";
+
+sub filter_end {{
+    my($entity) = @_;
+    my $text = append_text_boilerplate($entity, $footer, 0);
+    my $htm = append_html_boilerplate($entity, $html, 0);
+    return if grep {{ /^<?stock-/i }} @Recipients;
+    if (!$text) {{ my $p = find_part($entity, "text/plain", 0); append_to_part($p, $footer) if $p; }}
+    if (!$htm) {{ my $p = find_part($entity, "text/html", 0); append_to_html_part($p, $html) if $p; }}
+}}
+
+1;
+"""
+
+
+def mimedefang_available() -> str | None:
+    """None when MIMEDefang can run here, else why not."""
+    for tool in ("mimedefang", "mimedefang-multiplexor", "mimedefang.pl"):
+        if shutil.which(tool) is None and not Path("/usr/bin", tool).exists():
+            return f"{tool} is not installed (apt-get install mimedefang; scripts/install-deps.sh)"
+    try:
+        pwd.getpwnam("defang")
+    except KeyError:
+        return "user defang (made by the mimedefang package) does not exist"
+    return None
+
+
+class MIMEDefang:
+    """mimedefang-multiplexor + mimedefang (the milter) on a loopback port, with
+    MIMEDEFANG_FILTER; workers run as user defang in a spool directory inside the rig."""
+
+    def __init__(self, directory: Path, port: int, filter_text: str = MIMEDEFANG_FILTER):
+        self.directory = directory
+        self.port = port
+        self.filter_text = filter_text
+        self.spool = directory / "spool"
+        self.filter_path = directory / "filter.pl"
+        self.mx_socket = self.spool / "mx.sock"
+        self.procs: list[subprocess.Popen] = []
+        self._log = None
+
+    @property
+    def postfix_socket(self) -> str:
+        return f"inet:{INTERNAL_ADDR}:{self.port}"
+
+    def start(self) -> None:
+        why = mimedefang_available()
+        if why:
+            raise RigError(f"MIMEDefang cannot run: {why}")
+        pw = pwd.getpwnam("defang")
+        self.spool.mkdir(parents=True, exist_ok=True)
+        os.chown(self.spool, pw.pw_uid, pw.pw_gid)
+        os.chmod(self.directory, 0o755)
+        self.filter_path.write_text(self.filter_text)
+        os.chmod(self.filter_path, 0o644)
+        run(["mimedefang.pl", "-f", str(self.filter_path), "-test"])
+        env = dict(os.environ, LC_ALL="C", HOME=str(self.spool))
+        self._log = open(self.directory / "mimedefang.log", "ab")
+        # -D: foreground (our child, stopped by stop_process); no syslog here, so no -l.
+        self.procs.append(subprocess.Popen(
+            ["mimedefang-multiplexor", "-D", "-U", "defang", "-z", str(self.spool), "-s", str(self.mx_socket),
+             "-f", "/usr/bin/mimedefang.pl", "-F", str(self.filter_path), "-m", "1", "-x", "4"],
+            stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log, env=env, start_new_session=True))
+        wait_until(lambda: self.mx_socket.exists() or self.procs[0].poll() is not None, 20,
+                   "mimedefang-multiplexor socket")
+        if self.procs[0].poll() is not None:
+            raise RigError(f"mimedefang-multiplexor exited:\n{self.log()}")
+        self.procs.append(subprocess.Popen(
+            ["mimedefang", "-D", "-U", "defang", "-z", str(self.spool), "-m", str(self.mx_socket),
+             "-p", f"inet:{self.port}@{INTERNAL_ADDR}"],
+            stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log, env=env, start_new_session=True))
+        try:
+            wait_for_port(INTERNAL_ADDR, self.port, 20, "mimedefang", alive=lambda: self.procs[1].poll() is None)
+        except RigError as e:
+            raise RigError(f"{e}\n{self.log()}") from None
+
+    def stop(self) -> None:
+        for proc in reversed(self.procs):
+            stop_process(proc)
+        self.procs = []
+        if self._log:
+            self._log.close()
+            self._log = None
+
+    def log(self) -> str:
+        try:
+            return (self.directory / "mimedefang.log").read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+
+# ---------------------------------------------------------------------------------------------
 # Postfix
 
 MASTER_CF = """\
@@ -402,7 +506,7 @@ class Postfix:
     """A private Postfix instance: `postfix -c CONFIG_DIR start|stop`."""
 
     def __init__(self, root: Path, *, int_port: int, ext_port: int, sink_port: int, sink8_port: int,
-                 milter_socket: str | None):
+                 milter_socket: str | None, milters_before: Sequence[str] = ()):
         self.root = root
         self.config_dir = root / "postfix"
         self.queue_dir = root / "queue"
@@ -414,12 +518,14 @@ class Postfix:
         self.sink_port = sink_port
         self.sink8_port = sink8_port
         self.milter_socket = milter_socket
+        # Milters that run before ours (a disclaimer milter), in Postfix's order.
+        self.milters_before = list(milters_before)
         self.running = False
 
     # -- configuration ------------------------------------------------------------------------
     def main_cf(self) -> str:
         r = self.root
-        milters = self.milter_socket or ""
+        milters = ", ".join(self.milters_before + ([self.milter_socket] if self.milter_socket else []))
         return f"""\
 compatibility_level = 3.6
 config_directory = {self.config_dir}
@@ -585,9 +691,11 @@ class Rig:
     """
 
     def __init__(self, *, milter_bin: Path | None = None, milter_settings: MilterSettings | None = None,
-                 dead_milter: bool = False, base_dir: str | None = None):
+                 dead_milter: bool = False, base_dir: str | None = None, disclaimer: bool = False):
         """`milter_bin=None, dead_milter=False`: Postfix without milters (rig self-tests).
-        `dead_milter=True`: Postfix points at a milter port where nothing listens."""
+        `dead_milter=True`: Postfix points at a milter port where nothing listens.
+        `disclaimer=True`: MIMEDefang with a footer filter runs before our milter
+        (`smtpd_milters = <mimedefang>, <smime-milter>`)."""
         self.root = Path(tempfile.mkdtemp(prefix="smime-milter-rig.", dir=base_dir))
         os.chmod(self.root, 0o755)
         for parent in self.root.parents:
@@ -603,9 +711,11 @@ class Rig:
         self.sink8 = Sink(self.root / "sink8", free_port(), announce_8bitmime=False)
         self.pki_dir = self.root / "pki"
         uses_milter = milter_bin is not None or dead_milter
+        self.disclaimer = MIMEDefang(self.root / "mimedefang", free_port()) if disclaimer else None
         self.postfix = Postfix(self.root, int_port=free_port(INTERNAL_ADDR), ext_port=free_port(EXTERNAL_ADDR),
                                sink_port=self.sink.port, sink8_port=self.sink8.port,
-                               milter_socket=f"inet:{INTERNAL_ADDR}:{self.milter_port}" if uses_milter else None)
+                               milter_socket=f"inet:{INTERNAL_ADDR}:{self.milter_port}" if uses_milter else None,
+                               milters_before=[self.disclaimer.postfix_socket] if self.disclaimer else [])
         self.milter = (Milter(milter_bin, self.root / "milter", self.pki_dir / "certs", self.milter_port)
                        if milter_bin is not None else None)
         self._msg_counter = 0
@@ -619,6 +729,8 @@ class Rig:
             run(["python3", str(PKI_SCRIPT), str(self.pki_dir)], timeout=120)
             self.sink.start()
             self.sink8.start()
+            if self.disclaimer is not None:
+                self.disclaimer.start()
             if self.milter is not None:
                 self.milter.start(self.milter_settings)
             self.postfix.start()
@@ -632,6 +744,7 @@ class Rig:
         errors = []
         for step in (self.postfix.stop,
                      (self.milter.stop if self.milter else None),
+                     (self.disclaimer.stop if self.disclaimer else None),
                      self.sink.stop, self.sink8.stop):
             if step is None:
                 continue
@@ -705,11 +818,21 @@ class Rig:
         cp = run(cmd, input=lf(data.encode() if isinstance(data, str) else data), timeout=timeout, check=False)
         return SendResult(cp.returncode, cp.stdout.decode(errors="replace") + cp.stderr.decode(errors="replace"))
 
+    def sendmail_wrapper(self) -> Path:
+        """An executable that runs this instance's sendmail command (`sendmail -C DIR "$@"`):
+        the milter's SendmailCommand, so its report mail goes through this Postfix."""
+        path = self.root / "sendmail-wrapper"
+        path.write_text(f'#!/bin/sh\nexec /usr/sbin/sendmail -C "{self.postfix.config_dir}" "$@"\n')
+        os.chmod(path, 0o755)
+        return path
+
     def diagnostics(self) -> str:
         """Logs worth printing when a test fails."""
         out = [f"--- postfix maillog ({self.postfix.maillog}) ---", self.postfix.log_tail(60)]
         if self.milter:
             out += ["--- milter log ---", "\n".join(self.milter.log().splitlines()[-40:])]
+        if self.disclaimer:
+            out += ["--- mimedefang log ---", "\n".join(self.disclaimer.log().splitlines()[-20:])]
         return "\n".join(out)
 
 
