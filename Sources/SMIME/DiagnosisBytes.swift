@@ -89,7 +89,7 @@ enum DiagnosisBytes {
         let decoded = qp ? QuotedPrintable.decode(limited) : limited
         var text = String(decoding: decoded, as: UTF8.self)
         if html { text = stripTags(text) }
-        for line in text.split(whereSeparator: { $0 == "\n" || $0 == "\r" }) {
+        for line in text.split(whereSeparator: \.isNewline) {
             let trimmed = line.trimmingCharacters(in: .whitespaces)
             if !trimmed.isEmpty { return String(trimmed.prefix(200)) }
         }

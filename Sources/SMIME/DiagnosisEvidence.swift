@@ -27,7 +27,7 @@ enum DiagnosisEvidence {
         for leaf in leaves.reversed() where leaf.contentType.type == "text" && leaf.transferEncoding != .base64 {
             let tail = Array(leaf.body.suffix(2_048))
             let text = leaf.transferEncoding == .quotedPrintable ? QuotedPrintable.decode(tail) : tail
-            let lines = String(decoding: text, as: UTF8.self).split(whereSeparator: { $0 == "\n" || $0 == "\r" }).suffix(12)
+            let lines = String(decoding: text, as: UTF8.self).split(whereSeparator: \.isNewline).suffix(12)
             let isHTML = leaf.contentType.subtype == "html"
             for line in lines {
                 let lowered = (isHTML ? DiagnosisBytes.stripTags(String(line)) : String(line)).lowercased()

@@ -91,7 +91,8 @@ struct DiagnoseCommand: ParsableCommand {
             }
             return []
         }
-        var lines = [(report.result == .pass ? "note: " : "diagnosis: ") + diagnosis.description,
+        let isCause = report.reason?.hasPrefix("body altered") == true
+        var lines = [(isCause ? "diagnosis: " : "note: ") + diagnosis.description,
                      "detail: \(diagnosis.detail)"]
         if let footer = diagnosis.footer { lines.append("footer: \"\(footer)\"") }
         lines.append("digest computations: \(diagnosis.digestComputations)")
