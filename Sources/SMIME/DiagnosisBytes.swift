@@ -82,7 +82,7 @@ enum DiagnosisBytes {
         return out
     }
 
-    /// The first non-blank line of `bytes` (quoted-printable decoded when `qp`, HTML tags removed
+    /// The first line of `bytes` with letters or digits in it (quoted-printable decoded when `qp`, HTML tags removed
     /// when `html`), trimmed and at most 200 characters.
     static func firstLine<C: Collection>(_ bytes: C, qp: Bool, html: Bool = false) -> String? where C.Element == UInt8 {
         let limited = Array(bytes.prefix(4_096))
@@ -90,8 +90,9 @@ enum DiagnosisBytes {
         var text = String(decoding: decoded, as: UTF8.self)
         if html { text = stripTags(text) }
         for line in text.split(whereSeparator: \.isNewline) {
+            // Separator lines ("-- ", "____") say nothing; the first line with words does.
             let trimmed = line.trimmingCharacters(in: .whitespaces)
-            if !trimmed.isEmpty { return String(trimmed.prefix(200)) }
+            if trimmed.contains(where: { $0.isLetter || $0.isNumber }) { return String(trimmed.prefix(200)) }
         }
         return nil
     }

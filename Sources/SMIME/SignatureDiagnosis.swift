@@ -20,8 +20,8 @@ public struct SignatureDiagnosis: Sendable, Equatable, CustomStringConvertible {
     public var confidence: Confidence
     /// What was found, in plain words (longer than `description`; for logs and `diagnose`).
     public var detail: String
-    /// The first non-empty line of a found footer or inserted text (decoded, at most 200
-    /// characters), or nil.
+    /// The first line with words of a found footer or inserted text (decoded, tags removed, at
+    /// most 200 characters), or nil.
     public var footer: String?
     /// The media type of the part the change was found in (`text/plain`), or nil.
     public var mediaType: String?

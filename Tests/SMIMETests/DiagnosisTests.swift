@@ -120,7 +120,7 @@ struct DiagnosisTests {
         let message = try Breakage.editSigned(try Breakage.signed(DiagnosisSamples.text)) {
             $0 + "\r\n________________\r\nDISCLAIMER: This e-mail is confidential.\r\nExample Corp., Sample Street 1\r\n"
         }
-        try Self.expectConfirmed(message, .textAppended, footer: "________________")
+        try Self.expectConfirmed(message, .textAppended, footer: "DISCLAIMER: This e-mail is confidential.")
     }
 
     @Test func footerAppendedToTextPartOfAlternative() throws {
