@@ -98,7 +98,9 @@ public enum DiagnosisCause: Sendable, Equatable {
             return "8bit \(mediaType ?? "") part converted to quoted-printable".replacingOccurrences(of: "  ", with: " ")
         case .transferEncodingChanged(.quotedPrintableReencoded): return "quoted-printable re-encoded"
         case .transferEncodingChanged(.base64Rewrapped): return "base64 re-wrapped at another line length"
-        case .textAppended: return "footer appended to \(mediaType ?? "text") part"
+        case .textAppended:
+            let media = mediaType ?? "text"
+            return "footer appended to \(media) part" + (media.contains(" and ") ? "s" : "")
         case .htmlInserted: return "HTML inserted before </body> of \(mediaType ?? "text/html") part"
         case .partAppended: return "part appended to the signed multipart"
         case .headersChanged(.refolded): return "header fields of the signed part refolded"
