@@ -15,6 +15,8 @@ PACKAGES=(
     openssl python3 python3-pip
     # protocol-level tests and the other verifiers (NSS cmsutil, GnuPG gpgsm)
     miltertest libnss3-tools gpgsm
+    # tools that break signatures, for the diagnosis tests (reformime is in maildrop)
+    maildrop altermime
     # the Debian package, its lint, unit check and man pages; the Sendmail rig (m4, libwrap0)
     dpkg-dev binutils lintian mandoc man-db groff-base systemd m4 libwrap0
 )
