@@ -368,6 +368,52 @@ cat > '{d}/report'
     assert "identity soon " in (d / "report").read_text()
 
 
+def issue_short_lived(pki_dir: Path, name: str, seconds: int) -> int:
+    """Writes certs/NAME.pem for NAME@example.com, issued by the test intermediate, valid for
+    `seconds` more; returns its notAfter as a Unix time."""
+    import sys
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    sys.path.insert(0, str(rigmod.PKI_SCRIPT.parent))
+    import make_test_pki as mk
+    inter = x509.load_pem_x509_certificate((pki_dir / "intermediate.pem").read_bytes())
+    inter_key = serialization.load_pem_private_key((pki_dir / "intermediate.key").read_bytes(), None)
+    key = mk.rsa_key()
+    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    cert = mk.leaf([f"{name}@example.com"], key, inter, inter_key,
+                   not_after=now + datetime.timedelta(seconds=seconds))
+    mk.write(str(pki_dir / "certs" / f"{name}.pem"), mk.pem(cert) + mk.pem(inter) + mk.key_pem(key))
+    return int(cert.not_valid_after_utc.timestamp())
+
+
+@pytest.mark.xfail(strict=True, reason="the report that a certificate HAS expired is never sent once the "
+                   "last threshold's report went: Sources/smime-milter/ExpiryMonitor.swift keys reports by "
+                   "`s.warningThreshold ?? \"expired\"`, but CertificateExpiry.threshold gives an expired "
+                   "certificate the smallest ExpiryWarnDays threshold (-1 <= 1), never nil, so the key "
+                   "is the same as the 1-day report's")
+def test_expired_report_follows_the_last_threshold_report(make_rig):
+    settings = MilterSettings()
+    r = make_rig(settings)
+    wrapper = write_sendmail_wrapper(r)
+    reports = wrapper.parent / "reports"
+    not_after = issue_short_lived(r.pki_dir, "brief", seconds=20)
+    settings.extra = f"ExpiryReport {REPORT_TO}\nSendmailCommand {wrapper}\n"
+    r.milter.restart(settings)
+    wait_log(r, r"warning: certificate of identity brief \(brief@example\.com\) expires in 0 days")
+    wait_log(r, r"expiry report sent to ")
+    wait_until(lambda: time.time() > not_after + 1, 60, "the short-lived certificate to expire")
+    # zz-soon sorts after brief: its report marks the end of the check (see the test above).
+    shutil.copy2(r.pki_dir / "expiring" / "soon.pem", r.pki_dir / "certs" / "zz-soon.pem")
+    mark = len(r.milter.log())
+    r.milter.reload()
+    wait_log(r, r"warning: certificate of identity brief \(brief@example\.com\) expired on ", since=mark)
+    wait_log(r, r"warning: certificate of identity zz-soon ", since=mark)
+    wait_log(r, r"expiry report sent to ", since=mark)
+    texts = [p.read_text() for p in sorted(reports.iterdir(), key=lambda p: int(p.name))]
+    assert "identity brief (brief@example.com) expires in 0 days" in texts[0]
+    assert any("identity brief (brief@example.com) expired on" in t for t in texts[1:]), texts
+
+
 # ---------------------------------------------------------------------------------------------
 # 3. OnExpiredCertificate
 
