@@ -513,7 +513,9 @@ def test_reload_under_load_loses_nothing_and_switches_settings(make_rig, rcpt):
             t.join(timeout=60)
     assert not any(t.is_alive() for t in threads)
 
-    assert "NoSuchKey" in refusal and "keeping the configuration in force" in refusal
+    bad_line = len(good_config.splitlines()) + 1
+    assert "keeping the configuration in force" in refusal
+    assert f'{r.milter.config_path}:{bad_line}: unknown key "NoSuchKey"' in refusal, refusal
     assert len(log_lines(r, r"notice: reloaded ")) == 1
     total = len(results)
     assert sorted(n for n, *_ in results) == list(range(total))
