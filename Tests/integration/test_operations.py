@@ -478,17 +478,25 @@ def test_reload_under_load_loses_nothing_and_switches_settings(make_rig, rcpt):
                 code, text = -1, repr(e)
             with lock:
                 results.append((n, start, time.monotonic(), code, text))
-            time.sleep(0.05)
+            time.sleep(0.02)
 
     def sent_after(t: float) -> int:
         with lock:
             return sum(1 for _, start, _, _, _ in results if start > t)
 
-    threads = [threading.Thread(target=sender, daemon=True) for _ in range(3)]
+    threads = [threading.Thread(target=sender, daemon=True) for _ in range(4)]
     for t in threads:
         t.start()
     try:
         wait_until(lambda: sent_after(0) >= 8, 120, "8 messages before the reload")
+        # One session certainly in flight across the reload: envelope accepted (the milter has
+        # seen connect, MAIL and RCPT) and the header sent before the SIGHUP, the body after.
+        held = smtplib.SMTP(INTERNAL_ADDR, r.postfix.int_port, local_hostname="client.example", timeout=30)
+        held.ehlo()
+        assert held.mail(ALICE)[0] == 250 and held.rcpt(rcpt)[0] == 250
+        assert held.docmd("DATA")[0] == 354
+        held_head, held_body = message(ALICE, rcpt, "held across reload").split(b"\r\n\r\n", 1)
+        held.send(held_head + b"\r\n\r\n")
         # Switch alice to the opaque form: visible in every delivered message.
         table.write_text(table.read_text().replace("alice@example.com alice detached",
                                                    "alice@example.com alice opaque"))
@@ -496,6 +504,9 @@ def test_reload_under_load_loses_nothing_and_switches_settings(make_rig, rcpt):
         r.milter.reload()
         wait_log(r, r"notice: reloaded ")
         reloaded = time.monotonic()
+        held.send(held_body + b".\r\n")
+        held_reply = held.getreply()
+        held.quit()
         wait_until(lambda: sent_after(reloaded) >= 8, 120, "8 messages after the reload")
 
         # A broken configuration (unknown key) with the table switched back: refused, the
@@ -522,10 +533,14 @@ def test_reload_under_load_loses_nothing_and_switches_settings(make_rig, rcpt):
     failed = [(n, code, text) for n, _, _, code, text in results if code != 250]
     assert not failed, f"not accepted: {failed}"
 
-    delivered = r.sink.wait_for(rcpt, count=total)
+    assert held_reply[0] == 250, held_reply
+    delivered = r.sink.wait_for(rcpt, count=total + 1)
     by_subject = {subject_of(d): d for d in delivered}
-    assert len(delivered) == total and set(by_subject) == {f"load {n}" for n in range(total)}
-    assert len(log_lines(r, r"from=<alice@example\.com> decision=signed ")) == total
+    assert len(delivered) == total + 1
+    assert set(by_subject) == {f"load {n}" for n in range(total)} | {"held across reload"}
+    assert len(log_lines(r, r"from=<alice@example\.com> decision=signed ")) == total + 1
+    # A message is decided with the set in force at its end-of-message.
+    assert form_of(by_subject["held across reload"]) == "opaque"
 
     forms = {n: form_of(by_subject[f"load {n}"]) for n in range(total)}
     before = [n for n, _, end, _, _ in results if end < hup]
@@ -534,13 +549,14 @@ def test_reload_under_load_loses_nothing_and_switches_settings(make_rig, rcpt):
     assert len(after) >= 16 and all(forms[n] == "opaque" for n in after), {n: forms[n] for n in after}
     assert set(forms.values()) == {"detached", "opaque"}
     # Every signature, old form or new, verifies with alice's certificate.
-    for n in range(total):
-        v = openssl_verify(by_subject[f"load {n}"].message, r.trust_anchor, r.root / "verify")
-        assert v.ok, f"load {n}: {v.output}"
+    for subject, d in by_subject.items():
+        v = openssl_verify(d.message, r.trust_anchor, r.root / "verify")
+        assert v.ok, f"{subject}: {v.output}"
         assert rigmod.signer_info(v.signer_pem)[0] == [ALICE]
     overlapping = [n for n, start, end, _, _ in results if start < hup < end]
     print(f"{total} messages, {len(before)} before the SIGHUP, {len(overlapping)} in flight at it, "
           f"{len(after)} after the reload")
+
 
 
 # ---------------------------------------------------------------------------------------------
