@@ -34,9 +34,11 @@ final class ExpiryMonitor: Sendable {
             }
             logger.warning("\(text)")
             guard let address = setup.configuration.expiryReport else { continue }
-            let key = "\(s.name)|\(s.notAfter.timeIntervalSince1970)|\(s.warningThreshold.map(String.init) ?? "expired")"
+            // An expired certificate gets a report of its own, after the last threshold's.
+            let stage = s.daysLeft < 0 || s.note == "expired" ? "expired" : s.warningThreshold.map(String.init) ?? "none"
+            let key = "\(s.name)|\(s.notAfter.timeIntervalSince1970)|\(stage)"
             let isNew = reported.withLock { $0.insert(key).inserted }
-            if isNew { sendReport(to: address, text: text, setup: setup) }
+            if isNew && !sendReport(to: address, text: text, setup: setup) { _ = reported.withLock { $0.remove(key) } }
         }
     }
 
@@ -51,7 +53,7 @@ final class ExpiryMonitor: Sendable {
         thread.start()
     }
 
-    private func sendReport(to address: String, text: String, setup: LoadedSetup) {
+    @discardableResult private func sendReport(to address: String, text: String, setup: LoadedSetup) -> Bool {
         let host = setup.configuration.authservID
         let message = """
             To: \(address)
@@ -78,11 +80,13 @@ final class ExpiryMonitor: Sendable {
             process.waitUntilExit()
             if process.terminationStatus != 0 {
                 logger.error("expiry report to \(address): \(setup.configuration.sendmailCommand) exited with \(process.terminationStatus)")
-            } else {
-                logger.notice("expiry report sent to \(address)")
+                return false
             }
+            logger.notice("expiry report sent to \(address)")
+            return true
         } catch {
             logger.error("expiry report to \(address): cannot run \(setup.configuration.sendmailCommand): \(error)")
+            return false
         }
     }
 }
