@@ -14,10 +14,15 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "smime-milter", targets: ["smime-milter"]),
+        .executable(name: "milter-load", targets: ["milter-load"]),
+        // For the separate Benchmarks/ package (micro-benchmarks of the hot paths).
+        .library(name: "MIME", targets: ["MIME"]),
+        .library(name: "SMIME", targets: ["SMIME"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
     ],
     targets: [
         .systemLibrary(
@@ -40,6 +45,14 @@ let package = Package(
                 "Policy", "Milter", "SMIME", "MIME",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Load generator for the milter protocol (make bench, Tests/integration/test_load.py).
+        .executableTarget(
+            name: "milter-load",
+            dependencies: [
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
         .testTarget(name: "MIMETests", dependencies: ["MIME"]),
