@@ -101,6 +101,9 @@ final class Connection {
             var one: Int32 = 1
             setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
         }
+        // A milter that stops answering must end the run with an error, not hang it.
+        var timeout = timeval(tv_sec: 300, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         let rc = try withSocketAddress(endpoint) { Glibc.connect(fd, $0, $1) }
         guard rc == 0 else {
             let error = SocketError("connect \(endpoint)")
