@@ -92,12 +92,12 @@ final class Connection {
 
     /// Connects to `endpoint`; TCP sockets get TCP_NODELAY so that the client never adds
     /// Nagle delays of its own.
-    static func connect(to endpoint: Endpoint) throws -> Connection {
+    static func connect(to endpoint: Endpoint, noDelay: Bool = true) throws -> Connection {
         let domain: Int32
         if case .unix = endpoint { domain = AF_UNIX } else { domain = AF_INET }
         let fd = socket(domain, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw SocketError("socket") }
-        if case .inet = endpoint {
+        if case .inet = endpoint, noDelay {
             var one: Int32 = 1
             setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
         }
@@ -117,11 +117,26 @@ final class Connection {
         close(fd)
     }
 
+    /// Write each milter packet with its own send(2), as Postfix does: with Nagle on (no
+    /// TCP_NODELAY) this reproduces an MTA's small-write pattern on the wire.
+    var writesPacketByPacket = false
+
     func write(_ bytes: [UInt8]) throws {
+        guard writesPacketByPacket else { return try send(bytes[...]) }
+        var offset = 0
+        while offset < bytes.count {
+            let length = Int(Wire.readUInt32(bytes[...], at: offset) ?? UInt32(bytes.count))
+            let end = min(offset + 4 + length, bytes.count)
+            try send(bytes[offset..<end])
+            offset = end
+        }
+    }
+
+    private func send(_ bytes: ArraySlice<UInt8>) throws {
         try bytes.withUnsafeBytes { raw in
             var offset = 0
             while offset < raw.count {
-                let n = send(fd, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL))
+                let n = Glibc.send(fd, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL))
                 if n < 0 {
                     if errno == EINTR { continue }
                     throw SocketError("send")

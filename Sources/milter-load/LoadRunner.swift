@@ -18,6 +18,7 @@ struct LoadOptions: Sendable {
     var saveCount: Int
     var expectSigned: Bool
     var milterPID: Int32?
+    var mtaLikeWrites = false
 }
 
 /// What one session (thread) measured.
@@ -123,7 +124,14 @@ enum LoadRunner {
             do {
                 if session == nil || (options.messagesPerConnection > 0 && onThisConnection >= options.messagesPerConnection) {
                     session?.quit()
-                    let s = try MilterSession(endpoint: options.endpoint)
+                    let s: MilterSession
+                    do {
+                        s = try MilterSession(endpoint: options.endpoint, mtaLikeWrites: options.mtaLikeWrites)
+                    } catch {
+                        // Nobody listens: this session is over (no busy loop of refused connects).
+                        result.error("message \(n): \(error)")
+                        break
+                    }
                     try s.negotiate()
                     guard try s.connect(clientAddress: options.clientAddress, hostname: "client\(number).milter-load.test") else {
                         result.error("milter ended the connection at CONNECT/HELO")

@@ -60,6 +60,9 @@ struct MilterLoadCommand: ParsableCommand {
     @Flag(help: "Count a message the milter did not replace the body of as an error.")
     var expectSigned = false
 
+    @Flag(help: "Write like Postfix: Nagle on (no TCP_NODELAY) and one send per packet.")
+    var mtaLikeWrites = false
+
     @Option(help: "PID of the milter, for its CPU time and peak RSS from /proc.")
     var milterPid: Int32?
 
@@ -103,7 +106,7 @@ struct MilterLoadCommand: ParsableCommand {
             seconds: seconds, messages: messages ?? (seconds == nil ? 1000 : nil),
             messagesPerConnection: max(0, messagesPerConnection),
             clientAddress: clientAddress ?? defaults.client, saveDirectory: save, saveCount: saveCount,
-            expectSigned: expectSigned, milterPID: milterPid)
+            expectSigned: expectSigned, milterPID: milterPid, mtaLikeWrites: mtaLikeWrites)
         let prepared = PreparedMessage(template: template, sender: envelopeSender, recipient: recipient)
         let report = LoadRunner.run(options, message: prepared)
         print(Report.text(report))

@@ -69,8 +69,10 @@ final class MilterSession {
     var keepBody = false
     private var out: [UInt8] = []
 
-    init(endpoint: Endpoint) throws {
-        connection = try Connection.connect(to: endpoint)
+    /// `mtaLikeWrites`: Nagle on and one send(2) per packet, the way Postfix writes to a milter.
+    init(endpoint: Endpoint, mtaLikeWrites: Bool = false) throws {
+        connection = try Connection.connect(to: endpoint, noDelay: !mtaLikeWrites)
+        connection.writesPacketByPacket = mtaLikeWrites
     }
 
     /// SMFIC_OPTNEG: offer version 6, every action and every protocol step; check the answer.
