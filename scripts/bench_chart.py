@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 import sys
 from xml.sax.saxutils import escape
 
@@ -20,10 +21,8 @@ def points(rows: list[dict], mode: str) -> list[tuple[int, float]]:
     out = []
     for r in rows:
         label = r["label"]
-        if mode == "ceiling":
-            if not label.startswith("ceiling-2K-c"):
-                continue
-        elif not (label.startswith(f"{mode}-2K-inet-c")):
+        pattern = r"ceiling-2K-c\d+" if mode == "ceiling" else re.escape(mode) + r"-2K-inet-c\d+"
+        if not re.fullmatch(pattern, label):
             continue
         out.append((int(r["concurrency"]), float(r["msg_per_s"])))
     return sorted(out)
