@@ -36,4 +36,7 @@ demo: build
 	SMIME_MILTER_BIN=$(abspath $(BIN)) bash scripts/demo.sh
 
 clean:
-	rm -rf $(BUILD_DIR)
+	rm -rf $(BUILD_DIR) dist
+
+# make deb, deb-lint, package-test (kept last: its targets must not become the default)
+include packaging/Makefile.deb.mk

@@ -60,7 +60,7 @@ strip --strip-unneeded --remove-section=.comment --remove-section=.note "$root/u
 # and the packaged configuration does not point at them until the admin says so.
 if [ -f "$repo/conf/$name.conf" ]; then
     sed -E 's/^(SigningTable|SenderMap)([[:space:]])/#\1\2/' "$repo/conf/$name.conf" > "$root/etc/$name/$name.conf"
-    for f in signing.table sender.map internal-hosts; do
+    for f in signing.table sender.map internal-hosts require-signature; do
         [ -f "$repo/conf/$f" ] && install -m 0644 "$repo/conf/$f" "$doc/examples/$f"
     done
 else

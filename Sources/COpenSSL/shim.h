@@ -61,4 +61,33 @@ static inline unsigned long smime_name_flags_rfc2253_utf8(void) {
     return XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB;
 }
 
+// MARK: verification (CMS SignerInfos, CRL and X509_INFO stacks, error codes)
+
+static inline int smime_sk_CMS_SignerInfo_num(STACK_OF(CMS_SignerInfo) *sk) { return sk_CMS_SignerInfo_num(sk); }
+static inline CMS_SignerInfo *smime_sk_CMS_SignerInfo_value(STACK_OF(CMS_SignerInfo) *sk, int i) {
+    return sk_CMS_SignerInfo_value(sk, i);
+}
+/// Frees only the stack, not the certificates (for stacks holding borrowed pointers).
+static inline void smime_sk_X509_free(STACK_OF(X509) *sk) { sk_X509_free(sk); }
+static inline int smime_sk_X509_CRL_num(const STACK_OF(X509_CRL) *sk) { return sk_X509_CRL_num(sk); }
+static inline X509_CRL *smime_sk_X509_CRL_value(const STACK_OF(X509_CRL) *sk, int i) { return sk_X509_CRL_value(sk, i); }
+static inline void smime_sk_X509_CRL_pop_free(STACK_OF(X509_CRL) *sk) { sk_X509_CRL_pop_free(sk, X509_CRL_free); }
+static inline int smime_sk_X509_INFO_num(const STACK_OF(X509_INFO) *sk) { return sk_X509_INFO_num(sk); }
+static inline X509 *smime_sk_X509_INFO_cert(const STACK_OF(X509_INFO) *sk, int i) {
+    X509_INFO *info = sk_X509_INFO_value(sk, i);
+    return info == NULL ? NULL : info->x509;
+}
+static inline X509_CRL *smime_sk_X509_INFO_crl(const STACK_OF(X509_INFO) *sk, int i) {
+    X509_INFO *info = sk_X509_INFO_value(sk, i);
+    return info == NULL ? NULL : info->crl;
+}
+static inline void smime_sk_X509_INFO_pop_free(STACK_OF(X509_INFO) *sk) { sk_X509_INFO_pop_free(sk, X509_INFO_free); }
+static inline int smime_ERR_GET_LIB(unsigned long code) { return ERR_GET_LIB(code); }
+static inline int smime_ERR_GET_REASON(unsigned long code) { return ERR_GET_REASON(code); }
+/// The eContent OCTET STRING of a SignedData, or NULL when it is absent (detached).
+static inline const ASN1_OCTET_STRING *smime_CMS_econtent(CMS_ContentInfo *cms) {
+    ASN1_OCTET_STRING **pos = CMS_get0_content(cms);
+    return pos == NULL ? NULL : *pos;
+}
+
 #endif

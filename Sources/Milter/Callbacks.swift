@@ -80,6 +80,7 @@ func milterEnvFrom(_ ctx: OpaquePointer?, _ argv: UnsafeMutablePointer<UnsafeMut
     guard let s = stateCreating(ctx) else { return sfsistat(SMFIS_TEMPFAIL) }
     s.resetMessage()
     s.messageStarted = ContinuousClock.now
+    s.evaluator = currentDelegate()?.currentEvaluator()
     if let argv, let first = argv.pointee { s.envelopeSender = String(cString: first) }
     s.saslLogin = macro(ctx, "{auth_authen}")
     return proceed(s, step: UInt(SMFIP_NR_MAIL))
@@ -136,25 +137,31 @@ func milterEndOfMessage(_ ctx: OpaquePointer?) -> sfsistat {
         envelopeSender: s.envelopeSender, recipients: s.recipients, fields: s.fields, body: s.body)
     // The body can be large: let go of our copy before the policy makes its own.
     s.body = []
-    var outcome = delegate.evaluate(message)
-    if outcome.action == .accept, let failure = EditApplier.apply(outcome.edits, ctx: ctx, leadingSpace: s.keepsLeadingSpace) {
-        outcome.decision = .error(reason: failure)
-        outcome.action = .tempfail(reason: failure)
+    var outcome = (s.evaluator ?? delegate.currentEvaluator()).evaluate(message)
+    switch outcome.action {
+    case .accept, .quarantine:
+        var failure = EditApplier.apply(outcome.edits, ctx: ctx, leadingSpace: s.keepsLeadingSpace)
+        if failure == nil, case let .quarantine(reason) = outcome.action {
+            failure = EditApplier.quarantine(reason: reason, ctx: ctx)
+        }
+        if let failure {
+            outcome.decision = .error(reason: failure)
+            outcome.action = .tempfail(reason: failure)
+        }
+    case .tempfail, .reject:
+        break  // the MTA discards edits of a refused message; none are made
     }
     let result: sfsistat
     switch outcome.action {
-    case .accept:
+    case .accept, .quarantine:
         result = sfsistat(SMFIS_ACCEPT)
     case .tempfail:
-        "451".withCString { code in
-            "4.3.0".withCString { xcode in
-                "smime-milter: message could not be processed, try again later".withCString { text in
-                    _ = smfi_setreply(ctx, UnsafeMutablePointer(mutating: code),
-                                      UnsafeMutablePointer(mutating: xcode), UnsafeMutablePointer(mutating: text))
-                }
-            }
-        }
+        EditApplier.setReply(code: "451", xcode: "4.3.0",
+                             text: "smime-milter: message could not be processed, try again later", ctx: ctx)
         result = sfsistat(SMFIS_TEMPFAIL)
+    case let .reject(code, xcode, text):
+        EditApplier.setReply(code: code, xcode: xcode, text: text, ctx: ctx)
+        result = sfsistat(SMFIS_REJECT)
     }
     let elapsed = ContinuousClock.now - started
     let ms = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15

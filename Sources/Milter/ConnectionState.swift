@@ -18,9 +18,16 @@ final class ConnectionState {
     var fields: [HeaderField] = []
     var body: [UInt8] = []
     var messageStarted: ContinuousClock.Instant?
+    /// The rules this message is decided by, fixed when it started.
+    var evaluator: (any MessageEvaluator)?
 
     init(connection: ConnectionInfo) {
         self.connection = connection
+        openConnections.add(1, ordering: .relaxed)
+    }
+
+    deinit {
+        openConnections.subtract(1, ordering: .relaxed)
     }
 
     /// Forgets the message in progress; the connection facts stay (several messages may follow
@@ -32,5 +39,6 @@ final class ConnectionState {
         fields = []
         body = []
         messageStarted = nil
+        evaluator = nil
     }
 }

@@ -5,8 +5,9 @@ import Policy
 ///
 /// Methods are called on libmilter's worker threads, concurrently for different connections.
 public protocol MilterDelegate: Sendable {
-    /// Decides about one complete message (called at end-of-message).
-    func evaluate(_ message: MessageContext) -> PolicyOutcome
+    /// The rules in force now. The binding asks at the start of each message (MAIL FROM) and
+    /// decides the message with them at end-of-message, whatever reloads happen in between.
+    func currentEvaluator() -> any MessageEvaluator
     /// Called once per message after its outcome was carried out (or failed to be): the place
     /// for the one log line per message. `outcome` reflects what really happened.
     func finished(_ message: MessageContext, outcome: PolicyOutcome, milliseconds: Double)

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CMilter
+import Foundation
 import Policy
 import Synchronization
 
@@ -28,11 +29,10 @@ public final class MilterServer: Sendable {
     public func open() throws {
         runtime.withLock { $0 = delegate }
         let connection = try ListeningSocket.open(socket, backlog: 128)
-        var description = makeDescription()
+        let description = makeDescription()
         guard smfi_register(description) == MI_SUCCESS else {
             throw SetupError(description: "smfi_register failed")
         }
-        _ = withUnsafeMutablePointer(to: &description) { _ in () }
         let rc = connection.withCString { smfi_setconn(UnsafeMutablePointer(mutating: $0)) }
         guard rc == MI_SUCCESS else { throw SetupError(description: "smfi_setconn(\(connection)) failed") }
         guard smfi_opensocket(true) == MI_SUCCESS else {
@@ -56,17 +56,63 @@ public final class MilterServer: Sendable {
         }
     }
 
-    /// Serves until a signal stops libmilter, then waits (bounded) for messages whose
-    /// end-of-message is being processed, so that none is left half-edited.
-    public func run(drainSeconds: Int = 30) -> Int32 {
-        let rc = smfi_main()
+    /// Serves until SIGTERM or SIGINT, reloading on SIGHUP; then waits (bounded) for messages
+    /// whose end-of-message is being processed, so that none is left half-edited.
+    ///
+    /// libmilter's own signal thread treats SIGHUP like SIGTERM (it stops the milter for good:
+    /// its stop flag is never reset). So the calling thread blocks the three signals, runs
+    /// `smfi_main` on a thread of its own, and waits for them itself with sigwait(2). Linux (and
+    /// gVisor) give a process-directed signal to the main thread first when it is waiting for
+    /// it, so libmilter's thread does not see them. `run` must be called on the main thread.
+    public func run(drainSeconds: Int = 30, reload: @escaping @Sendable () -> Void) -> Int32 {
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        sigaddset(&signals, SIGHUP)
+        sigaddset(&signals, SIGTERM)
+        sigaddset(&signals, SIGINT)
+        pthread_sigmask(SIG_BLOCK, &signals, nil)
+
+        let finished = Atomic<Int32>(Int32.min)
+        let milterThread = Thread {
+            let rc = smfi_main()
+            finished.store(rc, ordering: .releasing)
+            // smfi_main can end on its own (socket failure): wake the signal loop.
+            kill(getpid(), SIGTERM)
+        }
+        milterThread.stackSize = 1 << 20
+        milterThread.start()
+
+        let reloading = Atomic<Bool>(false)
+        var received: Int32 = 0
+        while true {
+            guard sigwait(&signals, &received) == 0 else { continue }
+            if received == SIGHUP {
+                // Reload off this thread so that it is back in sigwait at once; a SIGHUP that
+                // arrives during a reload is folded into it.
+                if reloading.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged {
+                    Thread {
+                        reload()
+                        reloading.store(false, ordering: .releasing)
+                    }.start()
+                }
+                continue
+            }
+            break
+        }
+        _ = smfi_stop()
         var waited = 0
+        while finished.load(ordering: .acquiring) == Int32.min && waited < drainSeconds * 10 {
+            usleep(100_000)
+            waited += 1
+        }
+        waited = 0
         while inFlight.load(ordering: .acquiring) > 0 && waited < drainSeconds * 10 {
             usleep(100_000)
             waited += 1
         }
         if case let .unix(path) = socket { unlink(path) }
-        return rc
+        let rc = finished.load(ordering: .acquiring)
+        return rc == Int32.min ? 0 : rc
     }
 
     private func makeDescription() -> smfiDesc {
@@ -99,6 +145,27 @@ let runtime = Mutex<(any MilterDelegate)?>(nil)
 
 /// Messages between end-of-message and its reply, for the drain at shutdown.
 let inFlight = Atomic<Int>(0)
+
+/// Open MTA connections (one `ConnectionState` each), for the metrics.
+let openConnections = Atomic<Int>(0)
+
+extension MilterServer {
+    /// Open MTA connections and messages being decided right now.
+    public static func activity() -> (connections: Int, messagesInFlight: Int) {
+        (openConnections.load(ordering: .relaxed), inFlight.load(ordering: .relaxed))
+    }
+
+    /// Blocks SIGHUP, SIGTERM and SIGINT in the calling thread, so that every thread started
+    /// afterwards inherits the mask and `run` alone receives them. Call first thing in main.
+    public static func blockSignals() {
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        sigaddset(&signals, SIGHUP)
+        sigaddset(&signals, SIGTERM)
+        sigaddset(&signals, SIGINT)
+        pthread_sigmask(SIG_BLOCK, &signals, nil)
+    }
+}
 
 func currentDelegate() -> (any MilterDelegate)? {
     runtime.withLock { $0 }

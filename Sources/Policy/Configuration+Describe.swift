@@ -24,6 +24,7 @@ extension Configuration {
         switch key {
         case "SigningTable": return signingTable.map { "  # \($0.rules.count) rules" } ?? ""
         case "SenderMap": return senderMap.map { "  # \($0.entries.count) entries" } ?? ""
+        case "RequireSignature": return requireSignature.map { "  # \($0.count) entries" } ?? ""
         case "InternalHosts":
             return internalHosts.sourceFile == nil ? "" : "  # \(internalHosts.entries.count) entries"
         default: return ""

@@ -42,6 +42,37 @@ public struct Configuration: Sendable, Equatable {
     public var onError: OnErrorAction
     /// `LogLevel`: how much to log.
     public var logLevel: LogLevel
+    /// `SubjectTagPass`: Subject prefix for mail whose signature passed; empty for none.
+    public var subjectTagPass: String
+    /// `SubjectTagFail`: Subject prefix for mail whose signature did not pass; empty for none.
+    public var subjectTagFail: String
+    /// `SubjectTagNone`: Subject prefix for unsigned mail; empty for none.
+    public var subjectTagNone: String
+    /// `RequireSignature`: senders known to sign everything, if configured.
+    public var requireSignature: RequiredSigners?
+    /// `OnMissingSignature`: what happens to mail from a required signer without a passing signature.
+    public var onMissingSignature: MissingSignatureAction
+
+    /// `CRLDir`: certificate revocation lists used when verifying, if any.
+    public var crlDir: String?
+    /// `AllowWeakAlgorithms`: let MD5/SHA-1 and short RSA keys pass verification.
+    public var allowWeakAlgorithms: Bool = false
+
+    // Operations (see ConfigurationKey+Operations.swift); defaults here, not in init.
+    /// `Syslog`: log through syslog(3) instead of standard error.
+    public var syslog: Bool = false
+    /// `SyslogFacility`: the syslog facility.
+    public var syslogFacility: SyslogFacility = .mail
+    /// `ExpiryWarnDays`: days before a certificate's expiry at which to warn, descending.
+    public var expiryWarnDays: [Int] = [30, 14, 7, 1]
+    /// `ExpiryReport`: where to mail expiry warnings, if anywhere.
+    public var expiryReport: String?
+    /// `OnExpiredCertificate`: what happens to mail whose signing certificate has expired.
+    public var onExpiredCertificate: ExpiredCertificateAction = .unsigned
+    /// `MetricsListen`: where to serve Prometheus metrics, if anywhere.
+    public var metricsListen: MetricsEndpoint?
+    /// `SendmailCommand`: the local sendmail command used for report mail.
+    public var sendmailCommand: String = "/usr/sbin/sendmail"
 
     /// A configuration with the given values; every omitted value is the documented default.
     public init(
@@ -59,7 +90,12 @@ public struct Configuration: Sendable, Equatable {
         trustAnchors: String? = nil,
         digest: DigestAlgorithm = .sha256,
         onError: OnErrorAction = .tempfail,
-        logLevel: LogLevel = .info
+        logLevel: LogLevel = .info,
+        subjectTagPass: String = "",
+        subjectTagFail: String = "",
+        subjectTagNone: String = "",
+        requireSignature: RequiredSigners? = nil,
+        onMissingSignature: MissingSignatureAction = .tag
     ) {
         self.sourceFile = sourceFile
         self.socket = socket
@@ -76,6 +112,11 @@ public struct Configuration: Sendable, Equatable {
         self.digest = digest
         self.onError = onError
         self.logLevel = logLevel
+        self.subjectTagPass = subjectTagPass
+        self.subjectTagFail = subjectTagFail
+        self.subjectTagNone = subjectTagNone
+        self.requireSignature = requireSignature
+        self.onMissingSignature = onMissingSignature
     }
 
     /// This host's name from gethostname(3), the default `AuthservID` (as in OpenDKIM);

@@ -56,7 +56,10 @@ public struct ConfigurationKey: Sendable {
     }
 
     /// Every key, in the order of the example configuration and of `describe()`.
-    public static let all: [ConfigurationKey] = [
+    public static let all: [ConfigurationKey] = general + inboundPolicy + operations
+
+    /// The keys of the milter itself, signing and verifying.
+    static let general: [ConfigurationKey] = [
         ConfigurationKey(
             name: "Socket",
             syntax: "inet:PORT@ADDRESS | inet:PORT | inet6:PORT@[ADDRESS] | unix:PATH | /PATH",

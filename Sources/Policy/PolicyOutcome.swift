@@ -1,7 +1,8 @@
 import MIME
+import SMIME
 
 /// One change to the message, in terms the milter protocol can carry out
-/// (`smfi_chgheader`, `smfi_addheader`, `smfi_replacebody`).
+/// (`smfi_chgheader`, `smfi_addheader`, `smfi_insheader`, `smfi_replacebody`).
 public enum MessageEdit: Sendable, Equatable {
     /// Delete the `occurrence`-th (1-based) header field called `name` (case-insensitive),
     /// counted in the message as received. Deletions are applied from the last occurrence to
@@ -9,6 +10,13 @@ public enum MessageEdit: Sendable, Equatable {
     case deleteField(name: String, occurrence: Int)
     /// Append a header field. `value` is the text after the colon, with its leading space.
     case addField(name: String, value: String)
+    /// Insert a header field so that `index` (0-based) fields precede it: index 0 puts it at
+    /// the top, as trace fields go (`smfi_insheader`; OpenDKIM adds Authentication-Results so).
+    /// `value` as for `addField`.
+    case insertField(index: Int, name: String, value: String)
+    /// Replace the value of the `occurrence`-th (1-based) header field called `name`, counted in
+    /// the message as received (`smfi_chgheader` with a value). `value` as for `addField`.
+    case changeField(name: String, occurrence: Int, value: String)
     /// Replace the body (CRLF line ends).
     case replaceBody([UInt8])
 }
@@ -23,6 +31,9 @@ public enum Decision: Sendable, Equatable {
     case unauthorised(reason: String)
     /// Signing failed; the configured `OnError` action applies.
     case error(reason: String)
+    /// Inbound mail whose signature was checked: the RFC 7281 result and, when it did not
+    /// pass, why in plain words.
+    case verified(result: SMIMEResult, reason: String?)
 
     /// The word used in the log line and in metrics labels.
     public var keyword: String {
@@ -31,17 +42,38 @@ public enum Decision: Sendable, Equatable {
         case .skipped: return "skipped"
         case .unauthorised: return "unauthorised"
         case .error: return "error"
+        case .verified: return "verified"
         }
     }
 }
 
 /// What the MTA should do with the message after the edits.
 public enum MilterAction: Sendable, Equatable {
+    /// Accept the message with the edits.
     case accept
+    /// Make the client retry later (451 4.3.0); the MTA discards the edits.
     case tempfail(reason: String)
+    /// Accept the message with the edits into the MTA's hold queue (`smfi_quarantine`);
+    /// `reason` is recorded by the MTA (Postfix logs it as `milter-hold`).
+    case quarantine(reason: String)
+    /// Refuse the message with this SMTP reply (`smfi_setreply`, `SMFIS_REJECT`); the edits are
+    /// not made. `code` is a 5xx reply code, `xcode` an RFC 3463 enhanced status code, `text`
+    /// a single line of printable ASCII.
+    case reject(code: String, xcode: String, text: String)
+
+    /// The word used in the log line.
+    public var keyword: String {
+        switch self {
+        case .accept: return "accept"
+        case .tempfail: return "tempfail"
+        case .quarantine: return "quarantine"
+        case .reject: return "reject"
+        }
+    }
 }
 
-/// The result of `SigningPolicy.evaluate`: the decision, the edits that carry it out and the
+/// The result of `SigningPolicy.evaluate`, `VerificationPolicy.evaluate` or
+/// `MessagePolicy.evaluate`: the decision, the edits that carry it out and the
 /// facts the log line reports.
 public struct PolicyOutcome: Sendable {
     public var decision: Decision
@@ -68,20 +100,36 @@ public struct PolicyOutcome: Sendable {
 /// requests. The offline `sign` command uses it to write its output; tests use it to look at the
 /// message the MTA would deliver.
 public enum MessageEditor {
+    /// Carries out `edits` the way the MTA does: field changes and deletions refer to the
+    /// fields as received (occurrences counted per name, case-insensitively); then insertions
+    /// in the order given, each at its index in the header as it stands (clamped to the end);
+    /// then added fields at the end; a body replacement replaces the body.
     public static func apply(
         _ edits: [MessageEdit], fields: [HeaderField], body: [UInt8]
     ) -> (fields: [HeaderField], body: [UInt8]) {
         var deletions = Set<Int>()
+        var changes: [Int: HeaderField] = [:]
+        var inserted: [(index: Int, field: HeaderField)] = []
         var added: [HeaderField] = []
         var newBody = body
+        func position(of name: String, occurrence: Int) -> Int? {
+            var seen = 0
+            for (i, f) in fields.enumerated() where f.name.lowercased() == name.lowercased() {
+                seen += 1
+                if seen == occurrence { return i }
+            }
+            return nil
+        }
         for edit in edits {
             switch edit {
             case let .deleteField(name, occurrence):
-                var seen = 0
-                for (i, f) in fields.enumerated() where f.name.lowercased() == name.lowercased() {
-                    seen += 1
-                    if seen == occurrence { deletions.insert(i) }
+                if let i = position(of: name, occurrence: occurrence) { deletions.insert(i) }
+            case let .changeField(name, occurrence, value):
+                if let i = position(of: name, occurrence: occurrence) {
+                    changes[i] = HeaderField(name: fields[i].name, value: value)
                 }
+            case let .insertField(index, name, value):
+                inserted.append((index, HeaderField(name: name, value: value)))
             case let .addField(name, value):
                 added.append(HeaderField(name: name, value: value))
             case let .replaceBody(b):
@@ -89,7 +137,8 @@ public enum MessageEditor {
             }
         }
         var out: [HeaderField] = []
-        for (i, f) in fields.enumerated() where !deletions.contains(i) { out.append(f) }
+        for (i, f) in fields.enumerated() where !deletions.contains(i) { out.append(changes[i] ?? f) }
+        for (index, field) in inserted { out.insert(field, at: min(max(index, 0), out.count)) }
         out.append(contentsOf: added)
         return (out, newBody)
     }

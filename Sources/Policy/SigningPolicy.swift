@@ -17,11 +17,11 @@ public struct SigningPolicy: Sendable {
     }
 
     /// Decides about `message` and returns the edits that carry the decision out.
-    public func evaluate(_ message: MessageContext, now: Date = Date()) -> PolicyOutcome {
+    public func evaluate(_ message: MessageContext, now: Date) -> PolicyOutcome {
         guard configuration.mode.contains(.sign) else {
             return PolicyOutcome(decision: .skipped(reason: "signing is off (Mode)"))
         }
-        guard let origin = origin(of: message) else {
+        guard let origin = MessageOrigin.of(message, internalHosts: configuration.internalHosts)?.rawValue else {
             return PolicyOutcome(decision: .skipped(reason: "not originating here"))
         }
         let fromAddress: String
@@ -44,13 +44,19 @@ public struct SigningPolicy: Sendable {
         switch chooseIdentity(for: fromAddress) {
         case let .failure(reason):
             outcome.decision = .skipped(reason: reason.description)
+            if let expired = expiredIdentity(for: fromAddress) {
+                return expiredCertificate(expired, outcome: outcome)
+            }
             return outcome
         case let .success(found):
             choice = found
         }
         outcome.details.append(("identity", choice.identity.name))
-        if now < choice.identity.notBefore || now > choice.identity.notAfter {
-            outcome.decision = .skipped(reason: "certificate of identity \(choice.identity.name) is not valid now")
+        if now > choice.identity.notAfter {
+            return expiredCertificate(choice.identity, outcome: outcome)
+        }
+        if now < choice.identity.notBefore {
+            outcome.decision = .skipped(reason: "certificate of identity \(choice.identity.name) is not valid yet")
             return outcome
         }
         if !choice.identity.addresses.contains(fromAddress) {
@@ -71,14 +77,23 @@ public struct SigningPolicy: Sendable {
         return outcome
     }
 
-    /// Why the message counts as originating here (the OpenDKIM rule), or nil.
-    func origin(of message: MessageContext) -> String? {
-        if message.connection.isNonSMTP { return "local submission" }
-        if message.saslLogin != nil { return "sasl" }
-        if let address = message.connection.clientAddress, configuration.internalHosts.contains(address) {
-            return "internal host"
-        }
+    /// The expired identity that would have signed for `fromAddress`, if any.
+    func expiredIdentity(for fromAddress: String) -> SigningIdentity? {
+        guard let table = configuration.signingTable else { return identities.expiredIdentity(forAddress: fromAddress) }
+        if case let .sign(name, _)? = table.lookup(fromAddress) { return identities.expiredIdentity(named: name) }
         return nil
+    }
+
+    /// `OnExpiredCertificate`: never sign with an expired certificate; go out unsigned (logged)
+    /// or make the MTA keep the mail until a new certificate is installed.
+    func expiredCertificate(_ identity: SigningIdentity, outcome: PolicyOutcome) -> PolicyOutcome {
+        var outcome = outcome
+        let when = ISO8601DateFormatter().string(from: identity.notAfter)
+        outcome.decision = .skipped(reason: "certificate of identity \(identity.name) expired on \(when)")
+        if configuration.onExpiredCertificate == .tempfail {
+            outcome.action = .tempfail(reason: "certificate of identity \(identity.name) expired")
+        }
+        return outcome
     }
 
     /// The one From address, or why there is none to sign for.

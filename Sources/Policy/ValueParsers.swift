@@ -51,6 +51,17 @@ enum ValueParsers {
         return String(text)
     }
 
+    /// A Subject tag: at most 100 characters, no control characters (a folded or multi-line
+    /// Subject could not be built from it). Non-ASCII text is allowed; it is RFC 2047-encoded
+    /// when the tag is used.
+    static func subjectTag(_ text: some StringProtocol) throws -> String {
+        guard text.count <= 100 else { throw ValueProblem("a subject tag is at most 100 characters") }
+        guard !text.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }) else {
+            throw ValueProblem("control characters are not allowed in a subject tag")
+        }
+        return String(text)
+    }
+
     /// A file system path; relative paths are resolved against `directory`.
     static func path(_ text: some StringProtocol, relativeTo directory: String) throws -> String {
         guard !text.isEmpty else { throw ValueProblem("expected a path") }

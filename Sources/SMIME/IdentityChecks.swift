@@ -11,7 +11,9 @@ enum IdentityChecks {
     /// certificate, and signing with a nonRepudiation-only key is a commitment statement
     /// an automatic signer should not make. extendedKeyUsage: when present it must include
     /// emailProtection or anyExtendedKeyUsage (what OpenSSL's `smimesign` purpose accepts).
-    static func problem(with cert: OpaquePointer, info: CertificateInfo, now: Date) -> String? {
+    /// With `allowExpired`, an expired certificate passes the time check (it is loaded only so
+    /// that mail for its sender gets `OnExpiredCertificate`, never to sign with it).
+    static func problem(with cert: OpaquePointer, info: CertificateInfo, now: Date, allowExpired: Bool = false) -> String? {
         var time = time_t(now.timeIntervalSince1970.rounded(.down))
         let formatter = ISO8601DateFormatter()
         let startsAfterNow = X509_cmp_time(X509_get0_notBefore(cert), &time)
@@ -23,7 +25,7 @@ enum IdentityChecks {
         if startsAfterNow > 0 {
             return "certificate is not yet valid (valid from \(formatter.string(from: info.notBefore)))"
         }
-        if endsBeforeNow < 0 {
+        if endsBeforeNow < 0 && !allowExpired {
             return "certificate expired on \(formatter.string(from: info.notAfter))"
         }
         let flags = X509_get_extension_flags(cert)

@@ -10,7 +10,7 @@ import Foundation
 /// by group or others. Self-signed certificates (roots) are dropped from the chain.
 public enum IdentityLoader {
     /// Loads identity `name` from `directory`, finding its files by the layouts above.
-    public static func load(name: String, directory: String, now: Date = Date()) throws(IdentityProblem) -> SigningIdentity {
+    public static func load(name: String, directory: String, now: Date = Date(), allowExpired: Bool = false) throws(IdentityProblem) -> SigningIdentity {
         let base = (directory as NSString).appendingPathComponent(name)
         let manager = FileManager.default
         let existing: (String) -> String? = { manager.fileExists(atPath: base + $0) ? base + $0 : nil }
@@ -19,10 +19,10 @@ public enum IdentityLoader {
             if existing(".p12") != nil || existing(".pfx") != nil {
                 throw IdentityProblem(file: pem, reason: "both \(name).pem and a PKCS#12 file exist; keep one")
             }
-            return try loadPEM(name: name, certificateFile: pem, keyFile: existing(".key"), passphraseFile: pass, now: now)
+            return try loadPEM(name: name, certificateFile: pem, keyFile: existing(".key"), passphraseFile: pass, now: now, allowExpired: allowExpired)
         }
         if let p12 = existing(".p12") ?? existing(".pfx") {
-            return try loadPKCS12(name: name, file: p12, passphraseFile: pass, now: now)
+            return try loadPKCS12(name: name, file: p12, passphraseFile: pass, now: now, allowExpired: allowExpired)
         }
         let orphan = existing(".key") ?? pass ?? base
         throw IdentityProblem(file: orphan, reason: "no certificate: expected \(name).pem or \(name).p12")
@@ -31,7 +31,7 @@ public enum IdentityLoader {
     /// Loads a PEM identity: certificates (and maybe the key) from `certificateFile`, or the key
     /// from `keyFile`; `passphraseFile` only for an encrypted PEM key.
     public static func loadPEM(name: String, certificateFile: String, keyFile: String?,
-                               passphraseFile: String? = nil, now: Date = Date()) throws(IdentityProblem) -> SigningIdentity {
+                               passphraseFile: String? = nil, now: Date = Date(), allowExpired: Bool = false) throws(IdentityProblem) -> SigningIdentity {
         let certificateContents = try SecureFile.read(certificateFile, secret: false)
         let embeddedKey = PEMReader.containsPrivateKey(certificateContents.bytes)
         if embeddedKey && certificateContents.isAccessibleByOthers {
@@ -76,12 +76,12 @@ public enum IdentityLoader {
         if keyPath != certificateFile { sources.append(keyPath) }
         if let passphraseFile, passphrase != nil { sources.append(passphraseFile) }
         return try assemble(name: name, file: certificateFile, certificates: owned.release(), key: key,
-                            sourceFiles: sources, now: now)
+                            sourceFiles: sources, now: now, allowExpired: allowExpired)
     }
 
     /// Loads a PKCS#12 identity; without `passphraseFile` an empty passphrase is tried.
     public static func loadPKCS12(name: String, file: String, passphraseFile: String?,
-                                  now: Date = Date()) throws(IdentityProblem) -> SigningIdentity {
+                                  now: Date = Date(), allowExpired: Bool = false) throws(IdentityProblem) -> SigningIdentity {
         let bytes = try SecureFile.read(file, secret: true).bytes
         let passphrase = try passphraseFile.map { path throws(IdentityProblem) in try readPassphrase(path) } ?? []
         let parsed: OpaquePointer? = bytes.withUnsafeBufferPointer { buffer in
@@ -130,13 +130,13 @@ public enum IdentityLoader {
         var sources = [file]
         if let passphraseFile { sources.append(passphraseFile) }
         return try assemble(name: name, file: file, certificates: owned.release(), key: key,
-                            sourceFiles: sources, now: now)
+                            sourceFiles: sources, now: now, allowExpired: allowExpired)
     }
 
     /// Picks the end-entity certificate (the one matching the key), checks it, builds the chain.
     /// Takes ownership of `certificates` and `key` whatever the outcome.
     static func assemble(name: String, file: String, certificates: [OpaquePointer], key: OpaquePointer,
-                         sourceFiles: [String], now: Date) throws(IdentityProblem) -> SigningIdentity {
+                         sourceFiles: [String], now: Date, allowExpired: Bool = false) throws(IdentityProblem) -> SigningIdentity {
         var owned = OwnedCertificates(certificates)
         var keyOwned: OpaquePointer? = key
         defer { if let keyOwned { EVP_PKEY_free(keyOwned) } }
@@ -153,7 +153,7 @@ public enum IdentityLoader {
         } catch {
             throw IdentityProblem(file: file, reason: "\(error)")
         }
-        if let reason = IdentityChecks.problem(with: leaf, info: info, now: now) {
+        if let reason = IdentityChecks.problem(with: leaf, info: info, now: now, allowExpired: allowExpired) {
             throw IdentityProblem(file: file, reason: reason)
         }
 

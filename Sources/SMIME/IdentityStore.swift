@@ -12,11 +12,16 @@ public struct IdentityStore: Sendable {
     public let identities: [SigningIdentity]
     /// The refused files, sorted by file name.
     public let rejected: [IdentityProblem]
+    /// Identities refused only because their certificate has expired. They never sign; they
+    /// are kept so that mail for their addresses gets `OnExpiredCertificate` rather than
+    /// silently going out unsigned, and so that `certs` can list them.
+    public let expired: [SigningIdentity]
 
     /// Makes a store from already loaded identities (tests, or several directories merged).
-    public init(identities: [SigningIdentity], rejected: [IdentityProblem] = []) {
+    public init(identities: [SigningIdentity], rejected: [IdentityProblem] = [], expired: [SigningIdentity] = []) {
         self.identities = identities.sorted { $0.name < $1.name }
         self.rejected = rejected.sorted { $0.file < $1.file }
+        self.expired = expired.sorted { $0.name < $1.name }
     }
 
     /// Loads every identity in `directory`; see `IdentityLoader` for the file layouts.
@@ -42,14 +47,19 @@ public struct IdentityStore: Sendable {
             if known.contains(ext), !stem.isEmpty { stems.insert(stem) }
         }
         var identities: [SigningIdentity] = []
+        var expired: [SigningIdentity] = []
         for stem in stems.sorted() {
             do throws(IdentityProblem) {
                 identities.append(try IdentityLoader.load(name: stem, directory: directory, now: now))
             } catch {
                 problems.append(error)
+                if error.reason.hasPrefix("certificate expired"),
+                   let old = try? IdentityLoader.load(name: stem, directory: directory, now: now, allowExpired: true) {
+                    expired.append(old)
+                }
             }
         }
-        return IdentityStore(identities: identities, rejected: problems)
+        return IdentityStore(identities: identities, rejected: problems, expired: expired)
     }
 
     /// The identity with this name (the file stem), if loaded.
@@ -62,5 +72,15 @@ public struct IdentityStore: Sendable {
     /// from the old one as soon as both are in the directory.
     public func identity(forAddress address: String) -> SigningIdentity? {
         identities.filter { $0.matches(address: address) }.max { $0.notAfter < $1.notAfter }
+    }
+
+    /// An expired identity with this name or for this address, when no usable one exists.
+    public func expiredIdentity(named name: String) -> SigningIdentity? {
+        expired.first { $0.name == name }
+    }
+
+    /// See `expiredIdentity(named:)`.
+    public func expiredIdentity(forAddress address: String) -> SigningIdentity? {
+        expired.filter { $0.matches(address: address) }.max { $0.notAfter < $1.notAfter }
     }
 }

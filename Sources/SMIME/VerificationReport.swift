@@ -1,3 +1,5 @@
+import Foundation
+
 /// The result of checking the S/MIME signature of one message, in the terms of RFC 7281 §3.1.
 /// Shared by the verifier (which makes it) and the policy (which turns it into an
 /// Authentication-Results header, a subject tag and an action).
@@ -37,10 +39,14 @@ public struct VerificationReport: Sendable, Equatable {
     /// True when the message is encrypted (enveloped-data): the gateway holds no key, so the
     /// result is `none` with this flag rather than a failure.
     public var isEncrypted: Bool
+    /// The signed signingTime attribute of the reported signer, if any (asserted by the signer,
+    /// so only for diagnostics such as `verify --at signing-time`; RFC 8550 §6).
+    public var signingTime: Date?
 
     public init(
         result: SMIMEResult, reason: String? = nil, signerAddresses: [String] = [], identifier: String? = nil,
-        part: String? = nil, serialHex: String? = nil, issuer: String? = nil, isEncrypted: Bool = false
+        part: String? = nil, serialHex: String? = nil, issuer: String? = nil, isEncrypted: Bool = false,
+        signingTime: Date? = nil
     ) {
         self.result = result
         self.reason = reason
@@ -50,5 +56,6 @@ public struct VerificationReport: Sendable, Equatable {
         self.serialHex = serialHex
         self.issuer = issuer
         self.isEncrypted = isEncrypted
+        self.signingTime = signingTime
     }
 }

@@ -1,6 +1,7 @@
 import Policy
 
-/// The one log line per message: queue id, From, decision and why, identity, time spent.
+/// The one log line per message: queue id, From, decision and why (for verified mail the
+/// `smime=` result), identity or signer, the action when not accept, time spent.
 /// Values never include key material: the policy puts only names and reasons in `details`.
 enum MessageLogLine {
     static func format(_ message: MessageContext, outcome: PolicyOutcome, milliseconds: Double) -> String {
@@ -13,11 +14,14 @@ enum MessageLogLine {
             parts.append("reason=\(quote(reason))")
         case .signed:
             break
+        case let .verified(result, reason):
+            parts.append("smime=\(result.rawValue)")
+            if let reason { parts.append("reason=\(quote(reason))") }
         }
         for (key, value) in outcome.details {
             parts.append("\(key)=\(quote(value))")
         }
-        if case .tempfail = outcome.action { parts.append("action=tempfail") }
+        if outcome.action != .accept { parts.append("action=\(outcome.action.keyword)") }
         parts.append("ms=\(String(format: "%.1f", milliseconds))")
         return parts.joined(separator: " ")
     }

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Milter
 import Policy
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -15,6 +16,8 @@ struct RunCommand: ParsableCommand {
     @OptionGroup var options: ConfigOption
 
     func run() throws {
+        // Before any thread exists, so that all inherit it (see MilterServer.run).
+        MilterServer.blockSignals()
         let setup: LoadedSetup
         do {
             setup = try LoadedSetup.load(configPath: options.config)
@@ -22,13 +25,18 @@ struct RunCommand: ParsableCommand {
             FileHandle.standardError.write(Data("smime-milter: \(error)\n".utf8))
             throw ExitCode(78)  // EX_CONFIG
         }
-        let logger = Log.bootstrap(level: Logger.Level(configured: setup.configuration.logLevel))
+        let configuration = setup.configuration
+        let logger = Log.bootstrap(
+            level: Logger.Level(configured: configuration.logLevel),
+            syslogFacility: configuration.syslog ? configuration.syslogFacility : nil)
         for problem in setup.problems { logger.warning("\(problem)") }
         for identity in setup.identities.identities {
             let days = Int(identity.notAfter.timeIntervalSinceNow / 86_400)
             logger.info("identity \(identity.name): \(identity.addresses.joined(separator: ", ")) \(identity.keyDescription), expires in \(days) days")
         }
-        let delegate = PolicyDelegate(policy: setup.policy, logger: logger)
+        let metrics = configuration.metricsListen.map { _ in MilterMetrics() }
+        let expiry = ExpiryMonitor(logger: logger, metrics: metrics)
+        let delegate = PolicyDelegate(setup: setup, logger: logger, metrics: metrics, expiry: expiry)
         let server = MilterServer(
             socket: setup.configuration.socket, socketMode: setup.configuration.socketMode, delegate: delegate)
         do {
@@ -39,32 +47,72 @@ struct RunCommand: ParsableCommand {
             if let pidFile = setup.configuration.pidFile {
                 try "\(getpid())\n".write(toFile: pidFile, atomically: true, encoding: .utf8)
             }
+            if let endpoint = configuration.metricsListen, let metrics {
+                try MetricsHTTPServer(endpoint: endpoint, metrics: metrics).start()
+                logger.notice("metrics at http://\(endpoint)/metrics")
+            }
         } catch {
             logger.error("\(error)")
             throw ExitCode(71)  // EX_OSERR
         }
+        expiry.check(setup)
+        expiry.startDaily { delegate.setup }
         logger.notice("smime-milter \(SMIMEMilterVersion.string) listening on \(setup.configuration.socket), mode \(setup.configuration.mode)")
-        let rc = server.run()
+        let rc = server.run(reload: { delegate.reload(configPath: options.config) })
         if let pidFile = setup.configuration.pidFile { unlink(pidFile) }
         logger.notice("smime-milter stopped")
         if rc != 0 { throw ExitCode(rc) }
     }
 }
 
-/// Connects the milter binding to the policy and the log.
-struct PolicyDelegate: MilterDelegate {
-    let policy: SigningPolicy
+/// Connects the milter binding to the policy and the log, and holds the configuration in
+/// force. A reload swaps it whole; a message evaluates against one consistent set.
+final class PolicyDelegate: MilterDelegate {
+    private let current: Mutex<LoadedSetup>
     let logger: Logger
+    let metrics: MilterMetrics?
+    let expiry: ExpiryMonitor
 
-    func evaluate(_ message: MessageContext) -> PolicyOutcome {
-        policy.evaluate(message)
+    init(setup: LoadedSetup, logger: Logger, metrics: MilterMetrics?, expiry: ExpiryMonitor) {
+        self.current = Mutex(setup)
+        self.logger = logger
+        self.metrics = metrics
+        self.expiry = expiry
+    }
+
+    var setup: LoadedSetup { current.withLock { $0 } }
+
+    func currentEvaluator() -> any MessageEvaluator {
+        setup.policy
+    }
+
+    /// Re-reads the configuration, identities and tables. A configuration with an error is
+    /// refused with a log line and the one in force stays.
+    func reload(configPath: String) {
+        let old = setup
+        let new: LoadedSetup
+        do {
+            new = try LoadedSetup.load(configPath: configPath)
+        } catch {
+            logger.error("reload refused, keeping the configuration in force: \(error)")
+            return
+        }
+        for problem in new.problems { logger.warning("\(problem)") }
+        if new.configuration.socket != old.configuration.socket || new.configuration.userID != old.configuration.userID {
+            logger.warning("reload: Socket and UserID changes take effect only after a restart")
+        }
+        current.withLock { $0 = new }
+        logger.notice("reloaded \(configPath): \(new.identities.identities.count) identities")
+        expiry.check(new)
     }
 
     func finished(_ message: MessageContext, outcome: PolicyOutcome, milliseconds: Double) {
+        metrics?.record(outcome, milliseconds: milliseconds)
         let line = MessageLogLine.format(message, outcome: outcome, milliseconds: milliseconds)
         switch outcome.decision {
         case .error: logger.error("\(line)")
         case .unauthorised: logger.warning("\(line)")
+        case .verified where outcome.action != .accept: logger.notice("\(line)")
         default: logger.info("\(line)")
         }
     }

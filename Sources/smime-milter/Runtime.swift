@@ -7,7 +7,10 @@ import SMIME
 struct LoadedSetup {
     let configuration: Configuration
     let identities: IdentityStore
-    let policy: SigningPolicy
+    /// The signing decision alone (the offline `sign` command).
+    let signingPolicy: SigningPolicy
+    /// The milter's decision: signing for mail originating here, verification for the rest.
+    let policy: MessagePolicy
     /// Problems that do not stop the milter but an administrator must see (refused identities,
     /// SigningTable lines naming identities that did not load).
     let problems: [String]
@@ -29,10 +32,30 @@ struct LoadedSetup {
                 problems.append("SigningTable names identity \"\(name)\", which is not loaded")
             }
         }
+        let signing = SigningPolicy(configuration: configuration, identities: identities)
+        let verification = makeVerifier(configuration, problems: &problems).map {
+            VerificationPolicy(configuration: configuration, verifier: $0)
+        }
         return LoadedSetup(
-            configuration: configuration, identities: identities,
-            policy: SigningPolicy(configuration: configuration, identities: identities),
+            configuration: configuration, identities: identities, signingPolicy: signing,
+            policy: MessagePolicy(signing: signing, verification: verification),
             problems: problems)
+    }
+
+    /// The signature verifier for `configuration`: nil when Mode has no v or no TrustAnchors
+    /// are configured (inbound mail is then left alone, and its log line says why), or when the
+    /// trust anchors cannot be read (a problem).
+    static func makeVerifier(_ configuration: Configuration, problems: inout [String]) -> (any SignatureVerifier)? {
+        guard configuration.mode.contains(.verify), let anchors = configuration.trustAnchors else { return nil }
+        do {
+            let store = try TrustStore(anchors: [anchors], crlDirectory: configuration.crlDir)
+            problems += store.problems.map { "TrustAnchors: \($0)" }
+            return MessageVerifier(
+                trust: store, options: VerificationOptions(allowWeakAlgorithms: configuration.allowWeakAlgorithms))
+        } catch {
+            problems.append("TrustAnchors \(anchors): \(error); inbound mail is not verified")
+            return nil
+        }
     }
 }
 

@@ -7,7 +7,13 @@ struct SMIMEMilterCommand: ParsableCommand {
         commandName: "smime-milter",
         abstract: "S/MIME signing and verifying milter for Postfix and Sendmail.",
         version: SMIMEMilterVersion.string,
-        subcommands: [RunCommand.self, SignCommand.self, CheckConfigCommand.self],
+        subcommands: [
+            RunCommand.self,
+            SignCommand.self,
+            VerifyCommand.self,
+            CheckConfigCommand.self,
+            CertsCommand.self,
+        ],
         defaultSubcommand: RunCommand.self
     )
 }

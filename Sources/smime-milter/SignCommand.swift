@@ -50,7 +50,7 @@ struct SignCommand: ParsableCommand {
         let message = MessageContext(
             connection: connection, saslLogin: saslLogin, envelopeSender: from,
             fields: parsed.fields, body: parsed.body)
-        let outcome = setup.policy.evaluate(message)
+        let outcome = setup.signingPolicy.evaluate(message)
         guard case .signed = outcome.decision else {
             FileHandle.standardOutput.write(input)
             let line = MessageLogLine.format(message, outcome: outcome, milliseconds: 0)

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Policy
 
 /// Writes one line per log record to standard error: `smime-milter[PID]: level: message`.
 /// Under systemd the journal adds the time; each record is one write(2), so lines from
@@ -22,11 +23,20 @@ struct StderrLogHandler: LogHandler {
 
 enum Log {
     /// Sets up swift-log once, at the configured level.
-    static func bootstrap(level: Logger.Level) -> Logger {
-        LoggingSystem.bootstrap { _ in
-            var h = StderrLogHandler()
-            h.logLevel = level
-            return h
+    static func bootstrap(level: Logger.Level, syslogFacility: SyslogFacility? = nil) -> Logger {
+        if let syslogFacility {
+            SyslogLogHandler.open(facility: syslogFacility)
+            LoggingSystem.bootstrap { _ in
+                var h = SyslogLogHandler()
+                h.logLevel = level
+                return h
+            }
+        } else {
+            LoggingSystem.bootstrap { _ in
+                var h = StderrLogHandler()
+                h.logLevel = level
+                return h
+            }
         }
         var logger = Logger(label: "smime-milter")
         logger.logLevel = level

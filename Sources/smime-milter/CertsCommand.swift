@@ -1,0 +1,61 @@
+import ArgumentParser
+import Foundation
+import Policy
+
+/// `smime-milter certs`: every identity with its addresses, issuer, algorithm, expiry and
+/// whether it would be used now. Exit 1 when any expires within the warning window.
+struct CertsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "certs",
+        abstract: "List the signing identities and their expiry; exit 1 if any expires within ExpiryWarnDays.")
+
+    @OptionGroup var options: ConfigOption
+
+    @Flag(help: "Print JSON instead of a table.")
+    var json = false
+
+    func run() throws {
+        let setup: LoadedSetup
+        do {
+            setup = try LoadedSetup.load(configPath: options.config)
+        } catch {
+            FileHandle.standardError.write(Data("smime-milter: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        let statuses = CertificateExpiry.statuses(identities: setup.identities, configuration: setup.configuration)
+        let window = setup.configuration.expiryWarnDays.max() ?? 0
+        if json {
+            print(Self.json(statuses, window: window))
+        } else {
+            print(Self.table(statuses))
+        }
+        if statuses.contains(where: { $0.daysLeft <= window }) { throw ExitCode(1) }
+    }
+
+    static func table(_ statuses: [CertificateStatus]) -> String {
+        let iso = ISO8601DateFormatter()
+        var lines = ["IDENTITY\tDAYS\tNOT-AFTER\tKEY\tUSED\tADDRESSES\tISSUER"]
+        for s in statuses {
+            let used = s.usedNow ? "yes" : "no (\(s.note ?? ""))"
+            lines.append([s.name, String(s.daysLeft), iso.string(from: s.notAfter), s.keyDescription, used,
+                          s.addresses.joined(separator: ","), s.issuer].joined(separator: "\t"))
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    static func json(_ statuses: [CertificateStatus], window: Int) -> String {
+        let iso = ISO8601DateFormatter()
+        let items: [[String: Any]] = statuses.map { s in
+            var item: [String: Any] = [
+                "identity": s.name, "addresses": s.addresses, "issuer": s.issuer, "key": s.keyDescription,
+                "not_after": iso.string(from: s.notAfter), "not_after_unix": Int(s.notAfter.timeIntervalSince1970),
+                "days_left": s.daysLeft, "used_now": s.usedNow, "expires_within_warning_window": s.daysLeft <= window,
+            ]
+            if let note = s.note { item["note"] = note }
+            if let t = s.warningThreshold { item["warning_threshold_days"] = t }
+            return item
+        }
+        let data = (try? JSONSerialization.data(withJSONObject: ["identities": items], options: [.prettyPrinted, .sortedKeys])) ?? Data()
+        return String(decoding: data, as: UTF8.self)
+    }
+}

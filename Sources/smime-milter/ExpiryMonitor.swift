@@ -1,0 +1,88 @@
+import Foundation
+import Logging
+import Policy
+import Synchronization
+
+/// Warns before signing certificates expire: in the log at each `ExpiryWarnDays` threshold
+/// (checked at start, on reload and daily), by mail to `ExpiryReport` once per threshold per
+/// certificate, and as a metric. Lapsed certificates are what administrators fear most: mail
+/// then silently goes out unsigned.
+final class ExpiryMonitor: Sendable {
+    private let logger: Logger
+    private let metrics: MilterMetrics?
+    /// Reports already sent ("identity|notAfter|threshold"), so each goes once per process.
+    private let reported = Mutex<Set<String>>([])
+
+    init(logger: Logger, metrics: MilterMetrics?) {
+        self.logger = logger
+        self.metrics = metrics
+    }
+
+    func check(_ setup: LoadedSetup, now: Date = Date()) {
+        let statuses = CertificateExpiry.statuses(identities: setup.identities, configuration: setup.configuration, now: now)
+        metrics?.setCertificates(statuses)
+        let iso = ISO8601DateFormatter()
+        for s in statuses {
+            let who = "identity \(s.name) (\(s.addresses.joined(separator: ", ")))"
+            let text: String
+            if s.daysLeft < 0 || s.note == "expired" {
+                text = "certificate of \(who) expired on \(iso.string(from: s.notAfter)); mail for it is not signed (OnExpiredCertificate \(setup.configuration.onExpiredCertificate.rawValue))"
+            } else if s.warningThreshold != nil {
+                text = "certificate of \(who) expires in \(s.daysLeft) days, on \(iso.string(from: s.notAfter))"
+            } else {
+                continue
+            }
+            logger.warning("\(text)")
+            guard let address = setup.configuration.expiryReport else { continue }
+            let key = "\(s.name)|\(s.notAfter.timeIntervalSince1970)|\(s.warningThreshold.map(String.init) ?? "expired")"
+            let isNew = reported.withLock { $0.insert(key).inserted }
+            if isNew { sendReport(to: address, text: text, setup: setup) }
+        }
+    }
+
+    /// Checks again once a day, from a thread of its own (started after signals are blocked).
+    func startDaily(current: @escaping @Sendable () -> LoadedSetup) {
+        let thread = Thread { [self] in
+            while true {
+                sleep(86_400)
+                check(current())
+            }
+        }
+        thread.start()
+    }
+
+    private func sendReport(to address: String, text: String, setup: LoadedSetup) {
+        let host = setup.configuration.authservID
+        let message = """
+            To: \(address)
+            Subject: smime-milter on \(host): signing certificate expiry
+            Auto-Submitted: auto-generated
+            MIME-Version: 1.0
+            Content-Type: text/plain; charset=utf-8
+
+            \(text)
+
+            Install a renewed certificate in \(setup.configuration.certificateDir ?? "the CertificateDir") and reload
+            smime-milter (systemctl reload smime-milter, or SIGHUP). "smime-milter certs" lists all identities.
+
+            """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: setup.configuration.sendmailCommand)
+        process.arguments = ["-i", "--", address]
+        let input = Pipe()
+        process.standardInput = input
+        do {
+            try process.run()
+            input.fileHandleForWriting.write(Data(message.utf8))
+            try? input.fileHandleForWriting.close()
+            process.waitUntilExit()
+            if process.terminationStatus != 0 {
+                logger.error("expiry report to \(address): \(setup.configuration.sendmailCommand) exited with \(process.terminationStatus)")
+            } else {
+                logger.notice("expiry report sent to \(address)")
+            }
+        } catch {
+            logger.error("expiry report to \(address): cannot run \(setup.configuration.sendmailCommand): \(error)")
+        }
+    }
+}

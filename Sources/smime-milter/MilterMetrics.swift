@@ -1,0 +1,45 @@
+import Foundation
+import Metrics
+import Milter
+import Policy
+import Prometheus
+
+/// The milter's metrics, through swift-metrics with the Prometheus backend. Recorded from the
+/// delegate's `finished` (one place per message, like the log line), so the counts equal the
+/// log's.
+final class MilterMetrics: Sendable {
+    let registry: PrometheusCollectorRegistry
+
+    init() {
+        registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.defaultDurationHistogramBuckets = [
+            .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25),
+            .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1),
+            .seconds(2.5), .seconds(5),
+        ]
+        MetricsSystem.bootstrap(factory)
+    }
+
+    /// Counts one message and its time.
+    func record(_ outcome: PolicyOutcome, milliseconds: Double) {
+        Counter(label: "smime_milter_messages_total", dimensions: [("decision", outcome.decision.keyword)]).increment()
+        Timer(label: "smime_milter_message_duration_seconds").recordNanoseconds(Int64(milliseconds * 1_000_000))
+    }
+
+    /// Per identity, its certificate's not-after as a Unix time (for expiry alerts).
+    func setCertificates(_ statuses: [CertificateStatus]) {
+        for s in statuses {
+            Gauge(label: "smime_milter_certificate_not_after_seconds", dimensions: [("identity", s.name)])
+                .record(s.notAfter.timeIntervalSince1970)
+        }
+    }
+
+    /// The Prometheus text exposition, with the gauges read at scrape time.
+    func exposition() -> [UInt8] {
+        let counts = MilterServer.activity()
+        Gauge(label: "smime_milter_connections").record(counts.connections)
+        Gauge(label: "smime_milter_messages_in_flight").record(counts.messagesInFlight)
+        return registry.emitToBuffer()
+    }
+}

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Install what building, testing and demonstrating smime-milter needs on Debian 12.
+# Idempotent: installs only what is missing (apt-get update only then). Non-interactive
+# (works with CI=true and no stdin). Run as root. The Swift toolchain is not a Debian package:
+# it is checked for and reported, not installed.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+
+PACKAGES=(
+    # build
+    libmilter-dev libssl-dev pkg-config make
+    # the real-Postfix integration tests and the demo
+    postfix swaks libauthen-sasl-perl libio-socket-inet6-perl
+    sasl2-bin libsasl2-modules libsasl2-modules-db
+    openssl python3 python3-pip
+    # protocol-level tests and the other verifiers (NSS cmsutil, GnuPG gpgsm)
+    miltertest libnss3-tools gpgsm
+    # the Debian package, its lint, unit check and man pages; the Sendmail rig (m4, libwrap0)
+    dpkg-dev binutils lintian mandoc man-db groff-base systemd m4 libwrap0
+)
+
+if [ "$(id -u)" -ne 0 ]; then
+    SUDO=sudo
+    command -v sudo >/dev/null || { echo "install-deps: run as root (or install sudo)" >&2; exit 1; }
+else
+    SUDO=
+fi
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+        missing+=("$p")
+    fi
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "install-deps: installing ${missing[*]}"
+    # Postfix asks what kind of mail server this is; answer before it asks.
+    echo "postfix postfix/main_mailer_type select Local only" | $SUDO debconf-set-selections
+    echo "postfix postfix/mailname string $(hostname -f 2>/dev/null || hostname)" | $SUDO debconf-set-selections
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q < /dev/null
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+        -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+        "${missing[@]}" < /dev/null
+else
+    echo "install-deps: system packages already installed"
+fi
+
+# Python modules for the tests and the test PKI: pip only when missing.
+py_missing=()
+for m in pytest cryptography; do
+    python3 -c "import $m" 2>/dev/null || py_missing+=("$m")
+done
+if [ "${#py_missing[@]}" -gt 0 ]; then
+    echo "install-deps: pip installing ${py_missing[*]}"
+    # Debian's own python3 is "externally managed" (PEP 668): pip then needs the override.
+    python3 -m pip install -q "${py_missing[@]}" < /dev/null \
+        || python3 -m pip install -q --break-system-packages "${py_missing[@]}" < /dev/null
+else
+    echo "install-deps: pytest and cryptography already available"
+fi
+
+if ! command -v swift >/dev/null; then
+    echo "install-deps: warning: no 'swift' on PATH; building needs the Swift 6 toolchain from swift.org" >&2
+fi
