@@ -38,5 +38,6 @@ demo: build
 clean:
 	rm -rf $(BUILD_DIR) dist
 
-# make deb, deb-lint, package-test (kept last: its targets must not become the default)
+# make deb, deb-lint, package-test; make bench (kept last: their targets must not become the default)
 include packaging/Makefile.deb.mk
+include bench.mk

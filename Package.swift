@@ -14,12 +14,17 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "smime-milter", targets: ["smime-milter"]),
+        .executable(name: "milter-load", targets: ["milter-load"]),
+        // For the separate Benchmarks/ package (micro-benchmarks of the hot paths).
+        .library(name: "MIME", targets: ["MIME"]),
+        .library(name: "SMIME", targets: ["SMIME"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
     ],
     targets: [
         .systemLibrary(
@@ -44,6 +49,14 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
+        // Load generator for the milter protocol (make bench, Tests/integration/test_load.py).
+        .executableTarget(
+            name: "milter-load",
+            dependencies: [
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
         .testTarget(name: "MIMETests", dependencies: ["MIME"]),

@@ -17,6 +17,8 @@ PACKAGES=(
     miltertest libnss3-tools gpgsm
     # a real disclaimer milter before ours (broken client signatures, test_postfix_broken.py)
     mimedefang
+    # tools that break signatures, for the diagnosis tests (reformime is in maildrop)
+    maildrop altermime
     # the Debian package, its lint, unit check and man pages; the Sendmail rig (m4, libwrap0)
     dpkg-dev binutils lintian mandoc man-db groff-base systemd m4 libwrap0
 )

@@ -95,7 +95,7 @@ extension SigningPolicy {
         if let recipient = configuration.brokenSignatureReport, let from = outcome.fromAddress {
             outcome.report = BrokenSignatureReportText.make(
                 recipient: recipient, host: configuration.authservID, message: message, fromAddress: from,
-                signer: signer, why: why, notResigned: notResigned)
+                signer: signer, why: why, diagnosis: report.diagnosis, notResigned: notResigned)
         }
         return outcome
     }
@@ -126,7 +126,7 @@ enum WarningField {
 /// The text of the `BrokenSignatureReport` mail.
 enum BrokenSignatureReportText {
     static func make(recipient: String, host: String, message: MessageContext, fromAddress: String,
-                     signer: String?, why: String, notResigned: String?) -> ReportMail {
+                     signer: String?, why: String, diagnosis: SignatureDiagnosis?, notResigned: String?) -> ReportMail {
         let messageID = message.fields.first(named: "Message-ID")?.value.trimmingCharacters(in: .whitespacesAndNewlines)
         var lines = [
             "A message from \(fromAddress) was signed by the sender's mail client, but the",
@@ -137,6 +137,12 @@ enum BrokenSignatureReportText {
             "  From:       \(fromAddress)",
             "  signer:     \(signer ?? "unknown")",
             "  problem:    \(why)",
+        ]
+        if let diagnosis {
+            lines.append("  found:      \(oneLine(diagnosis.detail))")
+            if let footer = diagnosis.footer { lines.append("  footer:     \(oneLine(footer))") }
+        }
+        lines += [
             "  action:     the broken signature was removed; the message went on unsigned",
             "              with an X-SMIME-Milter header saying why.",
         ]
@@ -156,5 +162,10 @@ enum BrokenSignatureReportText {
             recipient: recipient,
             subject: "smime-milter on \(host): broken S/MIME signature of \(fromAddress) removed",
             text: lines.joined(separator: "\n"), rateKey: fromAddress)
+    }
+
+    /// Control characters become spaces, at most 300 characters: report lines stay lines.
+    static func oneLine(_ text: String) -> String {
+        String(text.unicodeScalars.prefix(300).map { $0.value < 0x20 || $0.value == 0x7F ? " " : Character($0) })
     }
 }

@@ -66,7 +66,27 @@ public struct MessageVerifier: Sendable {
         // The signed bytes are part 1 exactly as it stands (RFC 1847 §2.1), in canonical CRLF form.
         let content = LineEnds.toCRLF(signed.rawBytes)
         let checked = cmsVerifier.verify(signedData: der, detachedContent: content, at: time)
-        return report(checked, part: part, from: from, detached: true)
+        var result = report(checked, part: part, from: from, detached: true)
+        if checked.status == .contentAltered, options.diagnosis.enabled {
+            // The digest does not match: find out what changed, with the signed digest as oracle.
+            let diagnosis = diagnoser.diagnose(signedContent: Array(signed.rawBytes), signature: der, canonicalChecked: true)
+            result.diagnosis = diagnosis
+            result.reason = Self.alteredReason(diagnosis)
+        }
+        return result
+    }
+
+    /// The diagnoser with this verifier's bounds.
+    var diagnoser: SignatureDiagnoser {
+        SignatureDiagnoser(options: options.diagnosis, limits: options.limits, maxSigners: options.maxSigners)
+    }
+
+    /// "body altered after signing: footer appended to text/plain part (confirmed)", or with an
+    /// unknown cause "body altered after signing (digest mismatch, cause unknown)".
+    static func alteredReason(_ diagnosis: SignatureDiagnosis) -> String {
+        diagnosis.confidence == .unknown
+            ? "body altered after signing (digest mismatch, cause unknown)"
+            : "body altered after signing: \(diagnosis.description)"
     }
 
     private func verifyPKCS7Mime(_ entity: MIMEEntity, from: String?, at time: Date) -> VerificationReport {

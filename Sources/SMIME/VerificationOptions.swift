@@ -19,11 +19,13 @@ public struct VerificationOptions: Sendable, Equatable {
     public var maxCertificates: Int
     /// At most this many SignerInfos in one SignedData.
     public var maxSigners: Int
+    /// Whether and how far a digest mismatch of multipart/signed is diagnosed (`SignatureDiagnoser`).
+    public var diagnosis: DiagnosisOptions
 
     public init(allowWeakAlgorithms: Bool = false, acceptSignerWithoutAddress: Bool = false,
                 limits: MIMELimits = MIMELimits(maxDepth: 32, maxParts: 1_000),
                 maxSignatureBytes: Int = 1 << 20, maxSignedDataBytes: Int = 64 << 20,
-                maxCertificates: Int = 50, maxSigners: Int = 8) {
+                maxCertificates: Int = 50, maxSigners: Int = 8, diagnosis: DiagnosisOptions = DiagnosisOptions()) {
         self.allowWeakAlgorithms = allowWeakAlgorithms
         self.acceptSignerWithoutAddress = acceptSignerWithoutAddress
         self.limits = limits
@@ -31,5 +33,6 @@ public struct VerificationOptions: Sendable, Equatable {
         self.maxSignedDataBytes = maxSignedDataBytes
         self.maxCertificates = maxCertificates
         self.maxSigners = maxSigners
+        self.diagnosis = diagnosis
     }
 }

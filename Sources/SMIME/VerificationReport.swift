@@ -46,11 +46,15 @@ public struct VerificationReport: Sendable, Equatable {
     /// The signed signingTime attribute of the reported signer, if any (asserted by the signer,
     /// so only for diagnostics such as `verify --at signing-time`; RFC 8550 §6).
     public var signingTime: Date?
+    /// What broke the signature, for a multipart/signed `fail` with a digest mismatch (its
+    /// description is also in `reason`); from `verifyAndDiagnose`, also a note on a `pass` whose
+    /// stored copy differs from what was signed (LF line ends). Nil otherwise.
+    public var diagnosis: SignatureDiagnosis?
 
     public init(
         result: SMIMEResult, reason: String? = nil, signerAddresses: [String] = [], identifier: String? = nil,
         part: String? = nil, serialHex: String? = nil, issuer: String? = nil, isEncrypted: Bool = false,
-        signingTime: Date? = nil
+        signingTime: Date? = nil, diagnosis: SignatureDiagnosis? = nil
     ) {
         self.result = result
         self.reason = reason
@@ -61,6 +65,7 @@ public struct VerificationReport: Sendable, Equatable {
         self.issuer = issuer
         self.isEncrypted = isEncrypted
         self.signingTime = signingTime
+        self.diagnosis = diagnosis
     }
 }
 

@@ -34,9 +34,11 @@ final class ExpiryMonitor: Sendable {
             }
             logger.warning("\(text)")
             guard let address = setup.configuration.expiryReport else { continue }
-            let key = "\(s.name)|\(s.notAfter.timeIntervalSince1970)|\(s.warningThreshold.map(String.init) ?? "expired")"
+            // An expired certificate gets a report of its own, after the last threshold's.
+            let stage = s.daysLeft < 0 || s.note == "expired" ? "expired" : s.warningThreshold.map(String.init) ?? "none"
+            let key = "\(s.name)|\(s.notAfter.timeIntervalSince1970)|\(stage)"
             let isNew = reported.withLock { $0.insert(key).inserted }
-            if isNew { sendReport(to: address, text: text, setup: setup) }
+            if isNew && !sendReport(to: address, text: text, setup: setup) { _ = reported.withLock { $0.remove(key) } }
         }
     }
 
@@ -51,7 +53,7 @@ final class ExpiryMonitor: Sendable {
         thread.start()
     }
 
-    private func sendReport(to address: String, text: String, setup: LoadedSetup) {
+    @discardableResult private func sendReport(to address: String, text: String, setup: LoadedSetup) -> Bool {
         let host = setup.configuration.authservID
         let body = """
             \(text)
@@ -61,6 +63,6 @@ final class ExpiryMonitor: Sendable {
             """
         let mail = ReportMail(recipient: address, subject: "smime-milter on \(host): signing certificate expiry",
                               text: body, rateKey: "")
-        ReportMailer(sendmailCommand: setup.configuration.sendmailCommand, logger: logger).send(mail, what: "expiry report")
+        return ReportMailer(sendmailCommand: setup.configuration.sendmailCommand, logger: logger).send(mail, what: "expiry report")
     }
 }

@@ -11,7 +11,9 @@ struct ReportMailer: Sendable {
 
     /// Sends `mail` and logs the outcome; `what` names the kind of report in log lines.
     /// Blocks until the command exits (call it off libmilter's threads when that matters).
-    func send(_ mail: ReportMail, what: String) {
+    /// True when the command accepted the message.
+    @discardableResult
+    func send(_ mail: ReportMail, what: String) -> Bool {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: sendmailCommand)
         process.arguments = ["-i", "--", mail.recipient]
@@ -24,11 +26,13 @@ struct ReportMailer: Sendable {
             process.waitUntilExit()
             if process.terminationStatus != 0 {
                 logger.error("\(what) to \(mail.recipient): \(sendmailCommand) exited with \(process.terminationStatus)")
-            } else {
-                logger.notice("\(what) sent to \(mail.recipient)")
+                return false
             }
+            logger.notice("\(what) sent to \(mail.recipient)")
+            return true
         } catch {
             logger.error("\(what) to \(mail.recipient): cannot run \(sendmailCommand): \(error)")
+            return false
         }
     }
 }

@@ -102,8 +102,15 @@ final class PolicyDelegate: MilterDelegate {
             return
         }
         for problem in new.problems { logger.warning("\(problem)") }
-        if new.configuration.socket != old.configuration.socket || new.configuration.userID != old.configuration.userID {
-            logger.warning("reload: Socket and UserID changes take effect only after a restart")
+        let (a, b) = (old.configuration, new.configuration)
+        let restartOnly: [(String, Bool)] = [
+            ("Socket", a.socket != b.socket), ("UserID", a.userID != b.userID), ("PidFile", a.pidFile != b.pidFile),
+            ("LogLevel", a.logLevel != b.logLevel), ("Syslog", a.syslog != b.syslog),
+            ("SyslogFacility", a.syslogFacility != b.syslogFacility), ("MetricsListen", a.metricsListen != b.metricsListen),
+        ]
+        let changed = restartOnly.filter(\.1).map(\.0)
+        if !changed.isEmpty {
+            logger.warning("reload: \(changed.joined(separator: ", ")) changed; this takes effect only after a restart")
         }
         current.withLock { $0 = new }
         logger.notice("reloaded \(configPath): \(new.identities.identities.count) identities")

@@ -28,7 +28,13 @@ struct LoadedSetup {
             identities = IdentityStore(identities: [])
         }
         if let table = configuration.signingTable {
-            for name in Set(table.rules.compactMap { rule -> String? in if case let .sign(identity, _) = rule.entry { return identity } else { return nil } }).sorted() where identities.identity(named: name) == nil {
+            let named = Set(table.rules.compactMap { rule -> String? in
+                if case let .sign(identity, _) = rule.entry { return identity }
+                return nil
+            })
+            for name in named.sorted() where identities.identity(named: name) == nil {
+                // An expired identity is already reported as refused, with its date.
+                if identities.expiredIdentity(named: name) != nil { continue }
                 problems.append("SigningTable names identity \"\(name)\", which is not loaded")
             }
         }

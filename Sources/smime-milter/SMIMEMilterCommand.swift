@@ -11,6 +11,7 @@ struct SMIMEMilterCommand: ParsableCommand {
             RunCommand.self,
             SignCommand.self,
             VerifyCommand.self,
+            DiagnoseCommand.self,
             CheckConfigCommand.self,
             CertsCommand.self,
         ],

@@ -34,7 +34,7 @@ struct SyslogLogHandler: LogHandler {
         case .critical: priority = LOG_CRIT
         }
         // Never pass the message as the format: it may contain '%'.
-        withVaList(["\(event.message)"]) { vsyslog(priority, "%s", $0) }
+        "\(event.message)".withCString { c in withVaList([c]) { vsyslog(priority, "%s", $0) } }
     }
 }
 

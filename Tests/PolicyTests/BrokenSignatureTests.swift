@@ -12,6 +12,8 @@ import Testing
 @Suite struct BrokenSignatureTests {
     let fixture = PolicyFixture.shared
     static let footer = "-- \r\nExample Corp: this e-mail is confidential.\r\n"
+    /// What the verifier's diagnosis says about `withFooter` (the signed messageDigest proves it).
+    static let footerCause = "body altered after signing: footer appended to text/plain part (confirmed)"
 
     /// A real verifier that trusts nothing: integrity only.
     func integrityVerifier() throws -> MessageVerifier {
@@ -152,7 +154,7 @@ import Testing
         #expect(policy.brokenSignatureAction(for: "alice@example.com") == .resign)
         let outcome = policy.evaluate(message)
         #expect(outcome.decision == .signed(identity: "alice", form: .detached))
-        #expect(outcome.details.contains { $0.0 == "broken_signature" && $0.1.hasPrefix("body altered after signing") })
+        #expect(outcome.details.contains { $0 == ("broken_signature", Self.footerCause) })
         #expect(outcome.details.contains { $0 == ("on_broken", "resign") })
         let out = delivered(message, outcome)
         // Exactly one Content-Type outside: the new multipart/signed; the old layer is gone.
@@ -201,7 +203,7 @@ import Testing
         // mallory logs in and sends as alice: the broken signature goes, nothing is signed.
         let message = message(try withFooter(try clientSigned(Self.plainContent)), sasl: "mallory@example.com")
         let outcome = try policy(extra: "BrokenSignatureReport postmaster@example.com").evaluate(message)
-        #expect(outcome.decision == .stripped(reason: "original S/MIME signature by alice@example.com removed: body altered after signing (digest mismatch)"))
+        #expect(outcome.decision == .stripped(reason: "original S/MIME signature by alice@example.com removed: " + Self.footerCause))
         #expect(outcome.details.contains { $0 == ("not_resigned", "SASL login mallory@example.com may not use alice@example.com") })
         let out = delivered(message, outcome)
         #expect(contentType(out.fields) == "text/plain; charset=us-ascii")
@@ -218,7 +220,7 @@ import Testing
         let policy = try policy(extra: "BrokenSignatureReport postmaster@example.com")
         #expect(policy.brokenSignatureAction(for: "dave@example.org") == .strip)
         let outcome = policy.evaluate(message)
-        let warning = "original S/MIME signature by alice@example.com removed: body altered after signing (digest mismatch)"
+        let warning = "original S/MIME signature by alice@example.com removed: " + Self.footerCause
         #expect(outcome.decision == .stripped(reason: warning))
         let out = delivered(message, outcome)
         // The content as it is now: part 1's fields on top, its body (with the footer) as body.
@@ -229,7 +231,9 @@ import Testing
         // The warning header, folded, printable ASCII.
         let header = try #require(out.fields.first(named: "X-SMIME-Milter"))
         #expect(header.value.replacingOccurrences(of: "\n\t", with: " ") == " " + warning)
-        #expect(header.value.split(separator: "\n").allSatisfy { $0.count + 16 <= 78 })
+        let lines = header.value.split(separator: "\n")
+        #expect(lines.count > 1)
+        #expect(lines.enumerated().allSatisfy { index, line in line.count + (index == 0 ? 15 : 0) <= 78 })
         // The report.
         let report = try #require(outcome.report)
         #expect(report.recipient == "postmaster@example.com")
@@ -237,7 +241,9 @@ import Testing
         #expect(report.subject.contains("dave@example.org"))
         #expect(report.text.contains("TESTQ5"))
         #expect(report.text.contains("<42@example.com>"))
-        #expect(report.text.contains("body altered after signing"))
+        #expect(report.text.contains("problem:    " + Self.footerCause))
+        // The diagnosis's own words and the footer it found.
+        #expect(report.text.contains("footer:     Example Corp: this e-mail is confidential."))
         #expect(report.message.hasPrefix("To: postmaster@example.com\nSubject: "))
     }
 
@@ -266,7 +272,7 @@ import Testing
     @Test func keepLeavesTheBrokenMessageAlone() throws {
         let message = message(try withFooter(try clientSigned(Self.plainContent)))
         let outcome = try policy(extra: "OnBrokenSignature keep").evaluate(message)
-        #expect(outcome.decision == .skipped(reason: "already signed, signature broken: body altered after signing (digest mismatch); kept (OnBrokenSignature keep)"))
+        #expect(outcome.decision == .skipped(reason: "already signed, signature broken: \(Self.footerCause); kept (OnBrokenSignature keep)"))
         #expect(outcome.edits.isEmpty)
         #expect(outcome.report == nil)
     }

@@ -286,6 +286,9 @@ class MilterSettings:
     on_error: str = "tempfail"
     digest: str = "sha256"
     extra: str = ""
+    # Identity files from the test PKI (paths relative to its directory, e.g. "expiring/soon.pem")
+    # copied into the CertificateDir, mode kept, each time the configuration is written.
+    identities: tuple[str, ...] = ()
 
 
 class Milter:
@@ -300,6 +303,8 @@ class Milter:
         self.config_path = directory / "milter.conf"
         self.log_path = directory / "milter.log"
         self._log = None
+        # Command words put before the milter's own (e.g. to run it in another mount namespace).
+        self.launcher: list[str] = []
 
     def write_config(self, settings: MilterSettings) -> Path:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -320,6 +325,8 @@ class Milter:
             lines.append(f"SenderMap {self.directory / 'sender.map'}")
         if settings.extra:
             lines.append(settings.extra.rstrip("\n"))
+        for rel in settings.identities:
+            shutil.copy2(self.cert_dir.parent / rel, self.cert_dir / Path(rel).name)
         self.config_path.write_text("\n".join(lines) + "\n")
         return self.config_path
 
@@ -329,7 +336,7 @@ class Milter:
         if settings is not None:
             self.write_config(settings)
         self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([str(self.binary), "run", "--config", str(self.config_path)],
+        self.proc = subprocess.Popen([*self.launcher, str(self.binary), "run", "--config", str(self.config_path)],
                                      stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log,
                                      start_new_session=True)
         try:
@@ -355,6 +362,12 @@ class Milter:
     def restart(self, settings: MilterSettings | None = None) -> None:
         self.stop()
         self.start(settings)
+
+    def reload(self) -> None:
+        """SIGHUP: the milter re-reads its configuration, identities and tables."""
+        if self.proc is None or self.proc.poll() is not None:
+            raise RigError("milter is not running")
+        os.kill(self.proc.pid, signal.SIGHUP)
 
     def log(self) -> str:
         try:

@@ -1,0 +1,85 @@
+import Benchmark
+import Foundation
+import MIME
+import SMIME
+
+// The per-message work of the milter without the protocol: making the signable entity
+// (SignableEntity.make: MIME parse + 7-bit canonical form) and the CMS signature over it.
+// Verification is added when the verifier is in the main package.
+
+let benchmarks: @Sendable () -> Void = {
+    Benchmark.defaultConfiguration = .init(
+        metrics: [.wallClock, .throughput, .mallocCountTotal, .peakMemoryResident],
+        timeUnits: .microseconds,
+        maxDuration: .seconds(BenchEnvironment.quick ? 1 : 3),
+        maxIterations: 1_000_000
+    )
+
+    for (label, size) in [("2 KB", 2 * 1024), ("1 MB", 1024 * 1024)] {
+        let message = BenchMessage.make(size: size)
+        Benchmark("SignableEntity.make \(label)") { benchmark in
+            for _ in benchmark.scaledIterations {
+                blackHole(try SignableEntity.make(fields: message.fields, body: message.body))
+            }
+        }
+    }
+
+    let entity2K = try? SignableEntity.make(fields: BenchMessage.make(size: 2048).fields,
+                                            body: BenchMessage.make(size: 2048).body)
+    for (label, name) in [("RSA-2048", "alice"), ("ECDSA P-256", "bob")] {
+        Benchmark("CMS sign \(label) 2 KB") { benchmark in
+            guard let identity = BenchEnvironment.identities.identity(named: name), let entity = entity2K else {
+                fatalError("test identity \(name) not loaded: \(BenchEnvironment.identities.rejected)")
+            }
+            for _ in benchmark.scaledIterations {
+                blackHole(try CMSSigner.sign(content: entity.bytes, identity: identity, digest: .sha256, detached: true))
+            }
+        }
+    }
+}
+
+/// A plain-text message like the load generator's: 72-character US-ASCII lines.
+enum BenchMessage {
+    static func make(size: Int) -> (fields: [HeaderField], body: [UInt8]) {
+        let fields = [
+            HeaderField(name: "From", value: " Bench <alice@example.com>"),
+            HeaderField(name: "To", value: " <someone@sink.test>"),
+            HeaderField(name: "Subject", value: " benchmark"),
+            HeaderField(name: "MIME-Version", value: " 1.0"),
+            HeaderField(name: "Content-Type", value: " text/plain; charset=us-ascii"),
+        ]
+        let words = Array("the quick brown fox jumps over the lazy dog 0123456789 statements newsletter ".utf8)
+        var body: [UInt8] = []
+        var line = 0
+        while body.count < size {
+            for i in 0..<72 { body.append(words[(line * 7 + i) % words.count]) }
+            if body.last == 0x20 { body[body.count - 1] = UInt8(ascii: ".") }
+            body.append(contentsOf: [0x0D, 0x0A])
+            line += 1
+        }
+        return (fields, body)
+    }
+}
+
+/// The test PKI: $SMIME_BENCH_PKI (a folder made by Tests/fixtures/make_test_pki.py), else one
+/// made now in a temporary folder.
+enum BenchEnvironment {
+    static let quick = ProcessInfo.processInfo.environment["BENCH_QUICK"] == "1"
+
+    static let identities: IdentityStore = {
+        let directory: String
+        if let given = ProcessInfo.processInfo.environment["SMIME_BENCH_PKI"] {
+            directory = given
+        } else {
+            let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent().deletingLastPathComponent()
+            directory = NSTemporaryDirectory() + "smime-bench-pki-\(getpid())"
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            p.arguments = ["python3", repo.appendingPathComponent("Tests/fixtures/make_test_pki.py").path, directory]
+            try? p.run()
+            p.waitUntilExit()
+        }
+        return IdentityStore.load(directory: directory + "/certs")
+    }()
+}

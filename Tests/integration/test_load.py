@@ -1,0 +1,268 @@
+"""Functional test of the load generator (`milter-load`) against the real smime-milter.
+
+Not a speed test (speed is measured only by `make bench`): a few seconds of load with every
+reply checked by milter-load (well-formed packets, only negotiated actions, a final verdict),
+no errors, and every saved signed result verified by `openssl cms -verify` against the test
+root. The checks themselves are proven by a tiny milter that answers with a malformed reply.
+
+Environment: SMIME_MILTER_BIN (default .build/release, then .build/debug); milter-load is
+taken from the same folder, or MILTER_LOAD_BIN.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+PKI_SCRIPT = REPO / "Tests" / "fixtures" / "make_test_pki.py"
+TIMEOUT = 60
+
+
+def _binary(env: str, name: str) -> Path | None:
+    if os.environ.get(env):
+        return Path(os.environ[env])
+    milter = os.environ.get("SMIME_MILTER_BIN")
+    dirs = [Path(milter).parent] if milter else []
+    dirs += [REPO / ".build" / "release", REPO / ".build" / "debug"]
+    for d in dirs:
+        if (d / name).is_file() and os.access(d / name, os.X_OK):
+            return d / name
+    return None
+
+
+@pytest.fixture(scope="module")
+def binaries() -> tuple[Path, Path]:
+    milter, load = _binary("SMIME_MILTER_BIN", "smime-milter"), _binary("MILTER_LOAD_BIN", "milter-load")
+    if os.environ.get("SMIME_MILTER_BIN") and milter is None:
+        pytest.fail("SMIME_MILTER_BIN is set but not executable")
+    if milter is None or load is None:
+        pytest.skip("smime-milter and milter-load are not built (swift build)")
+    return milter, load
+
+
+@pytest.fixture(scope="module")
+def workdir():
+    d = Path(tempfile.mkdtemp(prefix="milter-load-test."))
+    subprocess.run(["python3", str(PKI_SCRIPT), str(d / "pki")], check=True, timeout=120,
+                   stdout=subprocess.DEVNULL)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for(endpoint: str, proc: subprocess.Popen, what: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"{what} exited with {proc.returncode}")
+        try:
+            if endpoint.startswith("unix:"):
+                with socket.socket(socket.AF_UNIX) as s:
+                    s.connect(endpoint[5:])
+            else:
+                port, host = endpoint[5:].split("@")
+                with socket.create_connection((host, int(port)), timeout=1):
+                    pass
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"{what} did not listen on {endpoint}")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+@pytest.fixture(scope="module", params=["inet", "unix"])
+def milter(request, binaries, workdir):
+    """smime-milter signing for alice (RSA) and bob (ECDSA), on an inet or a unix socket."""
+    milter_bin, _ = binaries
+    d = workdir / request.param
+    d.mkdir()
+    endpoint = f"inet:{_free_port()}@127.0.0.1" if request.param == "inet" else f"unix:{d / 'milter.sock'}"
+    (d / "signing.table").write_text("alice@example.com alice detached\nbob@example.com bob detached\n")
+    (d / "milter.conf").write_text(
+        f"Socket {endpoint}\nSocketMode 0600\nMode s\nInternalHosts 127.0.0.1\n"
+        f"CertificateDir {workdir / 'pki' / 'certs'}\nSigningTable {d / 'signing.table'}\nLogLevel warning\n")
+    log = open(d / "milter.log", "wb")
+    proc = subprocess.Popen([str(milter_bin), "run", "--config", str(d / "milter.conf")],
+                            stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+    try:
+        _wait_for(endpoint, proc, "smime-milter")
+        yield endpoint, proc.pid, d
+    finally:
+        _stop(proc)
+        log.close()
+
+
+def _load(load_bin: Path, *args: str) -> tuple[int, str, dict[str, str]]:
+    cp = subprocess.run([str(load_bin), *args], capture_output=True, timeout=TIMEOUT)
+    out = cp.stdout.decode(errors="replace") + cp.stderr.decode(errors="replace")
+    summary = next((line for line in out.splitlines() if line.startswith("milter-load ")), "")
+    fields = dict(part.split("=", 1) for part in summary.split()[1:] if "=" in part)
+    return cp.returncode, out, fields
+
+
+def _verify(path: Path, root: Path) -> tuple[bool, bytes, str]:
+    content = path.with_suffix(".content")
+    cp = subprocess.run(["openssl", "cms", "-verify", "-in", str(path), "-CAfile", str(root),
+                         "-out", str(content)], capture_output=True, timeout=TIMEOUT)
+    text = cp.stdout.decode(errors="replace") + cp.stderr.decode(errors="replace")
+    ok = cp.returncode == 0 and "Verification successful" in text
+    return ok, content.read_bytes() if content.exists() else b"", text
+
+
+@pytest.mark.parametrize("mode", ["sign-rsa", "sign-ecdsa"])
+def test_load_signs_every_message_and_each_verifies(binaries, workdir, milter, mode):
+    _, load_bin = binaries
+    endpoint, pid, d = milter
+    save = d / f"saved-{mode}"
+    csv = d / "load.csv"
+    rc, out, fields = _load(load_bin, "--socket", endpoint, "--mode", mode, "--concurrency", "4",
+                            "--seconds", "2", "--messages-per-connection", "7", "--size", "3K",
+                            "--save", str(save), "--save-count", "12", "--expect-signed",
+                            "--milter-pid", str(pid), "--csv", str(csv), "--label", mode)
+    assert rc == 0, out
+    assert fields.get("errors") == "0", out
+    messages = int(fields["messages"])
+    assert messages > 12, out
+    # --expect-signed makes an unsigned message an error; say it here too.
+    assert int(fields["signed"]) == messages, out
+    assert fields["verdicts"] == f"accept:{messages}", out
+    assert int(fields["milter_peak_rss"].rstrip("KB")) > 0, out
+    rows = csv.read_text().splitlines()
+    assert rows[0].startswith("label,mode,socket,") and rows[-1].startswith(f"{mode},{mode},"), rows
+    saved = sorted(save.glob("*.eml"))
+    assert len(saved) == 12
+    for path in saved:
+        message = path.read_bytes()
+        assert b"Content-Type: multipart/signed;" in message, path
+        ok, content, text = _verify(path, workdir / "pki" / "root.pem")
+        assert ok, f"{path}: {text}"
+        assert b"the quick brown fox" in content
+
+
+def test_load_verify_mode_sends_a_presigned_message_from_outside(binaries, workdir, milter):
+    """verify mode: a message signed by alice, sent from the external address 127.0.0.2; the
+    milter must leave it unchanged (no signing of mail that does not originate here)."""
+    _, load_bin = binaries
+    endpoint, pid, d = milter
+    save = d / "presign"
+    rc, out, _ = _load(load_bin, "--socket", endpoint, "--mode", "sign-rsa", "--messages", "1",
+                       "--concurrency", "1", "--save", str(save), "--save-count", "1", "--expect-signed")
+    assert rc == 0, out
+    signed = next(save.glob("*.eml"))
+    rc, out, fields = _load(load_bin, "--socket", endpoint, "--mode", "verify", "--message", str(signed),
+                            "--concurrency", "2", "--messages", "40", "--save", str(d / "verified"),
+                            "--save-count", "2")
+    assert rc == 0, out
+    assert fields["messages"] == "40" and fields["errors"] == "0", out
+    for path in (d / "verified").glob("*.eml"):
+        ok, _, text = _verify(path, workdir / "pki" / "root.pem")
+        assert ok, text
+
+
+def test_accept_all_milter_passes_messages_unchanged(binaries, workdir):
+    _, load_bin = binaries
+    endpoint = f"unix:{workdir / 'accept-all.sock'}"
+    proc = subprocess.Popen([str(load_bin), "--serve-accept-all", endpoint], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        _wait_for(endpoint, proc, "milter-load --serve-accept-all")
+        rc, out, fields = _load(load_bin, "--socket", endpoint, "--mode", "pass-through",
+                                "--concurrency", "3", "--messages", "300", "--size", "70K",
+                                "--messages-per-connection", "10", "--save", str(workdir / "pass"),
+                                "--save-count", "1")
+        assert rc == 0, out
+        assert fields["messages"] == "300" and fields["signed"] == "0", out
+        assert fields["verdicts"] == "accept:300", out
+        saved = next((workdir / "pass").glob("*.eml")).read_bytes()
+        assert b"Content-Type: text/plain; charset=us-ascii\r\n" in saved
+        assert len(saved) >= 70 * 1024 - 100
+    finally:
+        _stop(proc)
+
+
+class _BadMilter:
+    """Negotiates like a milter, then answers end-of-message with a header addition that lacks
+    its value (one NUL-terminated string instead of two): milter-load must call it an error."""
+
+    def __init__(self, reply: bytes):
+        self.reply = reply
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(TIMEOUT)
+        self.endpoint = f"inet:{self.sock.getsockname()[1]}@127.0.0.1"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    @staticmethod
+    def _read(conn: socket.socket, n: int) -> bytes:
+        data = b""
+        while len(data) < n:
+            chunk = conn.recv(n - len(data))
+            if not chunk:
+                raise EOFError
+            data += chunk
+        return data
+
+    def _serve(self):
+        try:
+            conn, _ = self.sock.accept()
+        except OSError:
+            return
+        with conn:
+            try:
+                while True:
+                    length, = struct.unpack(">I", self._read(conn, 4))
+                    packet = self._read(conn, length)
+                    cmd = packet[:1]
+                    if cmd == b"O":
+                        # version 6, may add headers, no-reply for every step but EOM.
+                        body = struct.pack(">III", 6, 0x1, 0x1000 | 0x4000 | 0x8000 | 0x80 | 0x40000 | 0x80000 | 0x2 | 0x200)
+                        conn.sendall(struct.pack(">I", len(body) + 1) + b"O" + body)
+                    elif cmd == b"E":
+                        conn.sendall(struct.pack(">I", len(self.reply)) + self.reply)
+                        conn.sendall(struct.pack(">I", 1) + b"a")
+                    elif cmd == b"Q":
+                        return
+            except (EOFError, OSError):
+                return
+
+    def close(self):
+        self.sock.close()
+
+
+@pytest.mark.parametrize("reply", [b"hX-Only-Name\0", b"bsome body", b"z"], ids=["header-without-value",
+                                                                                "body-not-negotiated", "unknown"])
+def test_malformed_reply_is_an_error(binaries, reply):
+    _, load_bin = binaries
+    bad = _BadMilter(reply)
+    try:
+        rc, out, fields = _load(load_bin, "--socket", bad.endpoint, "--mode", "pass-through",
+                                "--concurrency", "1", "--messages", "1")
+    finally:
+        bad.close()
+    assert rc == 1, out
+    assert fields.get("errors") == "1", out
+    assert "error: message 1:" in out
