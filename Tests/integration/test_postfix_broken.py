@@ -171,7 +171,7 @@ def test_broken_signature_is_resigned_and_verifies_everywhere(broken_rig, rcpt, 
     assert ok, log
     line = milter_line(broken_rig, f"{queue_id(d)}:")
     assert "decision=signed" in line and "identity=alice" in line
-    assert "broken_signature=\"body altered after signing" in line
+    assert "broken_signature=\"body altered after signing: " in line  # with the diagnosis
     assert "on_broken=resign" in line
     # No report for a re-signed message.
     assert all(ALICE not in (r.parsed()["Subject"] or "") for r in broken_rig.sink.for_rcpt(REPORT_TO))
@@ -191,7 +191,9 @@ def test_broken_signature_is_stripped_with_warning_and_one_report(broken_rig, rc
     assert text.startswith("Hello Tom,\nthe figures are 42.\n")
     assert DISCLAIMER_TEXT in text
     warning = " ".join(msg["X-SMIME-Milter"].split())
-    assert warning.startswith("original S/MIME signature by bob@example.com removed: body altered after signing"), warning
+    # The diagnosis, proven with the signed messageDigest: MIMEDefang appended a footer.
+    assert warning == ("original S/MIME signature by bob@example.com removed: "
+                       "body altered after signing: footer appended to text/plain part (confirmed)"), warning
     line = milter_line(broken_rig, f"{queue_id(d)}:")
     assert "decision=stripped" in line and "from=<bob@example.com>" in line and "on_broken=strip" in line
     # The report mail, through the rig's sendmail command, at the BrokenSignatureReport address.
@@ -201,7 +203,8 @@ def test_broken_signature_is_stripped_with_warning_and_one_report(broken_rig, rc
     assert rmsg["Auto-Submitted"] == "auto-generated"
     rtext = rmsg.get_payload(decode=True).decode()
     assert message_id(data) in rtext
-    assert "body altered after signing" in rtext
+    assert "footer appended to text/plain part (confirmed)" in rtext
+    assert f"footer:     {DISCLAIMER_TEXT}" in rtext
 
     # A second broken message from bob within the hour: stripped again, no second report.
     rcpt2 = "second-" + rcpt
