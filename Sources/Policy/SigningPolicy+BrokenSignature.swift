@@ -51,6 +51,7 @@ extension SigningPolicy {
         let why = report.reason ?? "signature broken"
         let action = brokenSignatureAction(for: fromAddress)
         outcome.details.append(("broken_signature", why))
+        if let diagnosis = report.diagnosis { outcome.details.append(("cause", diagnosis.cause.label)) }
         outcome.details.append(("on_broken", action.rawValue))
         guard let layer = SignatureLayer.unwrap(fields: message.fields, body: message.body) else {
             // Opaque signed-data carries the content inside the signature: there is no layer

@@ -49,6 +49,7 @@ public struct VerificationPolicy: Sendable {
         var outcome = PolicyOutcome(decision: .verified(result: report.result, reason: reason), fromAddress: single)
         if let identifier = report.identifier { outcome.details.append(("identifier", identifier)) }
         if let part = report.part { outcome.details.append(("part", part)) }
+        if let diagnosis = report.diagnosis { outcome.details.append(("cause", diagnosis.cause.label)) }
 
         // RFC 8601 §5: fields claiming our authserv-id did not come from us. Last first, so the
         // occurrence numbers of the earlier ones stay right.

@@ -86,6 +86,25 @@ public enum DiagnosisCause: Sendable, Equatable {
     /// Not known.
     case unknown
 
+    /// A short stable name, for metrics labels and log fields (`line_ends`, `footer`, ...).
+    public var label: String {
+        switch self {
+        case .lineEndsChanged: return "line_ends"
+        case .trailingWhitespaceStripped: return "trailing_whitespace"
+        case .blankLineBeforeBoundary: return "blank_line_before_boundary"
+        case .boundaryRewritten: return "boundary_rewritten"
+        case .transferEncodingChanged(.eightBitToQuotedPrintable): return "8bit_to_qp"
+        case .transferEncodingChanged(.quotedPrintableReencoded): return "qp_reencoded"
+        case .transferEncodingChanged(.base64Rewrapped): return "base64_rewrapped"
+        case .textAppended: return "footer"
+        case .htmlInserted: return "html_inserted"
+        case .partAppended: return "part_appended"
+        case .headersChanged: return "headers_changed"
+        case .fromEscaped: return "from_escaped"
+        case .unknown: return "unknown"
+        }
+    }
+
     /// The cause in a few words, naming the part's media type where one is known.
     public func summary(mediaType: String? = nil) -> String {
         switch self {

@@ -24,6 +24,13 @@ final class MilterMetrics: Sendable {
     /// Counts one message and its time.
     func record(_ outcome: PolicyOutcome, milliseconds: Double) {
         Counter(label: "smime_milter_messages_total", dimensions: [("decision", outcome.decision.keyword)]).increment()
+        if case let .verified(result, _) = outcome.decision {
+            Counter(label: "smime_milter_inbound_results_total", dimensions: [("result", result.rawValue)]).increment()
+        }
+        // A broken signature, inbound or outbound, with what broke it.
+        if let cause = outcome.details.first(where: { $0.0 == "cause" })?.1 {
+            Counter(label: "smime_milter_broken_signatures_total", dimensions: [("cause", cause)]).increment()
+        }
         Timer(label: "smime_milter_message_duration_seconds").recordNanoseconds(Int64(milliseconds * 1_000_000))
     }
 

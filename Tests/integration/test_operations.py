@@ -607,6 +607,39 @@ def test_metrics_match_the_log(make_rig, rcpt):
         assert status == 404, path
 
 
+def test_metrics_count_inbound_results_and_broken_signature_causes(make_rig, rcpt):
+    """Inbound mail (Mode sv): the result counter and the broken-signature cause counter
+    follow the log, for a signature broken by an appended footer and an unsigned message."""
+    port = rigmod.free_port()
+    settings = MilterSettings(mode="sv")
+    r = make_rig(settings)
+    settings.extra = f"TrustAnchors {r.trust_anchor}\nMetricsListen {INTERNAL_ADDR}:{port}\n"
+    r.milter.restart(settings)
+    rigmod.wait_for_port(INTERNAL_ADDR, port, 15, "metrics endpoint")
+
+    entity = rigmod.openssl_sign(crlf("Content-Type: text/plain; charset=us-ascii\n\nHello Bob,\nsee you.\n"),
+                                 r.pki_dir / "certs" / "alice.pem", r.root / "sign")
+    # A disclaimer tool on the way appends its footer inside the signed part.
+    tampered = entity.replace(b"see you.\r\n", b"see you.\r\n-- \r\nThis e-mail is confidential.\r\n", 1)
+    assert tampered != entity
+    head = crlf(f"From: {ALICE}\nTo: {rcpt}\nSubject: broken\nMessage-ID: <broken.{time.time_ns()}@example.com>\n")
+    assert send(r, ALICE, rcpt, head + tampered, external=True)[0] == 250
+    assert send(r, "someone@elsewhere.example", rcpt, message("someone@elsewhere.example", rcpt, "unsigned"),
+                external=True)[0] == 250
+    r.sink.wait_for(rcpt, count=2)
+    lines = wait_log(r, r" decision=verified ", count=2)
+    assert any("smime=fail" in line and "cause=footer" in line for line in lines), lines
+    assert any("smime=none" in line for line in lines), lines
+
+    samples = parse_prometheus(http_get(port, "/metrics")[1])
+    results = {dict(labels)["result"]: value for (name, labels), value in samples.items()
+               if name == "smime_milter_inbound_results_total"}
+    causes = {dict(labels)["cause"]: value for (name, labels), value in samples.items()
+              if name == "smime_milter_broken_signatures_total"}
+    assert results == {"fail": 1.0, "none": 1.0}
+    assert causes == {"footer": 1.0}
+
+
 # ---------------------------------------------------------------------------------------------
 # 6. syslog
 
