@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
 import time
 from pathlib import Path
+
+import pytest
 
 import rig as rigmod
 from rig import crlf, lf
@@ -150,6 +153,19 @@ def test_dash8_route_breaks_a_signature_over_8bit_content(plain_rig, rcpt, tmp_p
     broken = rigmod.openssl_verify(converted.message, plain_rig.trust_anchor, tmp_path)
     assert not broken.ok
     assert "digest failure" in broken.output.lower() or "verification failure" in broken.output.lower()
+
+    # What broke it is diagnosed from the signed messageDigest: Postfix's own 8bit -> QP
+    # conversion, proven by re-creating the original bytes (issue 5's diagnosis).
+    binary = rigmod.milter_binary()
+    if binary is None:
+        pytest.skip("smime-milter is not built: the diagnosis part needs it")
+    path = tmp_path / "converted.eml"
+    path.write_bytes(converted.message)
+    out = subprocess.run([str(binary), "diagnose", "--trust", str(plain_rig.trust_anchor), str(path)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "smime=fail" in out.stdout
+    assert "quoted-printable" in out.stdout and "(confirmed)" in out.stdout, out.stdout
 
 
 def test_milter_down_smtp_client_gets_4xx_and_nothing_is_queued(dead_milter_rig, rcpt):
