@@ -26,6 +26,25 @@ public enum AuthenticationResults {
     /// both (RFC 7281 §3.2 says both or neither), each written as a token, an address or a
     /// quoted string as RFC 8601 `pvalue` allows.
     public static func value(authservID: String, report: VerificationReport) -> String {
+        let tokens = resultTokens(for: report)
+        // The authserv-id always stands alone on the first line, as OpenDKIM writes it.
+        var out = " " + authservID + ";"
+        var column = lineLength  // forces the fold before the first token
+        for token in tokens {
+            if column + 1 + token.count > lineLength {
+                out += "\n\t" + token
+                column = 8 + token.count
+            } else {
+                out += " " + token
+                column += 1 + token.count
+            }
+        }
+        return out
+    }
+
+    /// The method result and its properties, one token per word of the comment so long
+    /// comments fold between words: `smime=fail`, `(body`, ..., `body.smime-part=2`.
+    static func resultTokens(for report: VerificationReport) -> [String] {
         var tokens: [String] = ["smime=" + report.result.rawValue]
         if let comment = comment(for: report) {
             // One token per word so long comments fold between words.
@@ -46,19 +65,12 @@ public enum AuthenticationResults {
             tokens.append("body.smime-serial=" + propertyValue(serial, allowAddress: false))
             tokens.append("body.smime-issuer=" + propertyValue(issuer, allowAddress: false))
         }
-        // The authserv-id always stands alone on the first line, as OpenDKIM writes it.
-        var out = " " + authservID + ";"
-        var column = lineLength  // forces the fold before the first token
-        for token in tokens {
-            if column + 1 + token.count > lineLength {
-                out += "\n\t" + token
-                column = 8 + token.count
-            } else {
-                out += " " + token
-                column += 1 + token.count
-            }
-        }
-        return out
+        return tokens
+    }
+
+    /// The result as one line, without the authserv-id: what `verify` prints per file.
+    public static func resultText(for report: VerificationReport) -> String {
+        resultTokens(for: report).joined(separator: " ")
     }
 
     /// The comment for `report`, already sanitised, or nil for pass and for unsigned mail.

@@ -204,6 +204,23 @@ def test_tampered_mail_fails_with_reason(verify_rig, rcpt, tmp_path):
     assert not rigmod.openssl_verify(d.message, verify_rig.trust_anchor, tmp_path).ok
 
 
+def test_verify_command_prints_what_the_milter_writes(verify_rig, rcpt, tmp_path, milter_bin):
+    """`smime-milter verify` on the message as sent prints the same result and properties as
+    the Authentication-Results header the milter wrote on the delivered copy."""
+    for tamper, expected_status in ((False, 0), (True, 1)):
+        to = ("tampered-" if tamper else "intact-") + rcpt   # one delivery per address
+        sent = signed_message(verify_rig, to, tmp_path, tamper=tamper)
+        d = send_external(verify_rig, to, sent)
+        header = " ".join(the_result(d.message).split(";", 1)[1].split())
+        path = tmp_path / f"sent-{tamper}.eml"
+        path.write_bytes(sent)
+        out = subprocess.run([str(milter_bin), "verify", "--trust", str(verify_rig.trust_anchor), str(path)],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == expected_status, out.stdout + out.stderr
+        printed = out.stdout.strip().split(": ", 1)[1]
+        assert printed == header, (printed, header)
+
+
 def test_signed_by_another_address_than_from_does_not_pass(verify_rig, rcpt, tmp_path):
     # A valid signature by alice on mail claiming to be from bob.
     sent = signed_message(verify_rig, rcpt, tmp_path, sender=f"Bob <{BOB}>")

@@ -1,0 +1,92 @@
+import ArgumentParser
+import Foundation
+import Policy
+import SMIME
+
+/// The options and the per-file loop that `verify` and `diagnose` share: where the trust
+/// anchors and CRLs come from, the validation time, weak algorithms, and the files.
+struct VerificationArguments: ParsableArguments {
+    @Option(name: .shortAndLong, help: "The configuration file (for TrustAnchors, CRLDir, AllowWeakAlgorithms).")
+    var config: String?
+
+    @Option(help: "A PEM file or a directory of PEM files with the trusted CA certificates.")
+    var trust: [String] = []
+
+    @Option(name: .customLong("crl-dir"), help: "A directory of CRLs (PEM or DER).")
+    var crlDir: String?
+
+    @Option(help: "Validate certificates as of this time (RFC 3339, e.g. 2024-05-01T12:00:00Z), or 'signing-time' to use each message's signingTime attribute (a diagnostic for archived mail).")
+    var at: String?
+
+    @Flag(name: .customLong("allow-weak"), help: "Accept MD5/SHA-1 and RSA keys under 2048 bits.")
+    var allowWeak = false
+
+    @Argument(help: "Message files (.eml).")
+    var files: [String]
+
+    func validate() throws {
+        if files.isEmpty { throw ValidationError("name at least one message file") }
+        if let at, at != "signing-time", Self.parseTime(at) == nil {
+            throw ValidationError("--at: not an RFC 3339 time: \(at)")
+        }
+    }
+
+    /// The verifier from the options and the configuration; exits 2 when it cannot be built.
+    func makeVerifier(command: String, diagnosis: DiagnosisOptions = DiagnosisOptions()) throws -> MessageVerifier {
+        do {
+            let configuration = try config.map { try ConfigurationParser.load(path: $0) }
+            var anchors = trust
+            if anchors.isEmpty {
+                guard let config else {
+                    throw ValidationError("name the trust anchors with --trust or a configuration with TrustAnchors (--config)")
+                }
+                guard let configured = configuration?.trustAnchors else {
+                    throw ValidationError("\(config) sets no TrustAnchors; use --trust")
+                }
+                anchors = [configured]
+            }
+            let store = try TrustStore(anchors: anchors, crlDirectory: crlDir ?? configuration?.crlDir)
+            let options = VerificationOptions(
+                allowWeakAlgorithms: allowWeak || configuration?.allowWeakAlgorithms == true, diagnosis: diagnosis)
+            return MessageVerifier(trust: store, options: options)
+        } catch {
+            FileHandle.standardError.write(Data("smime-milter \(command): \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+    }
+
+    /// Runs `check` on every file at the requested time (again at the signing time with
+    /// `--at signing-time`), prints the result line and whatever `extra` adds, and exits
+    /// 0 when every file passed, 1 otherwise, 2 when a file could not be read.
+    func forEachFile(
+        _ check: ([UInt8], Date) -> VerificationReport, extra: (VerificationReport) -> [String] = { _ in [] }
+    ) throws {
+        var allPassed = true
+        var unreadable = false
+        for file in files {
+            guard let data = FileManager.default.contents(atPath: file) else {
+                print("\(file): cannot read the file")
+                unreadable = true
+                continue
+            }
+            let bytes = [UInt8](data)
+            var report = check(bytes, at.flatMap(Self.parseTime) ?? Date())
+            if at == "signing-time", let signed = report.signingTime {
+                report = check(bytes, signed)
+            }
+            print("\(file): \(AuthenticationResults.resultText(for: report))")
+            for line in extra(report) { print("  " + line) }
+            if report.result != .pass { allPassed = false }
+        }
+        if unreadable { throw ExitCode(2) }
+        if !allPassed { throw ExitCode(1) }
+    }
+
+    static func parseTime(_ text: String) -> Date? {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        if let date = formatter.date(from: text) { return date }
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.date(from: text)
+    }
+}
