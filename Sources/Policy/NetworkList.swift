@@ -131,16 +131,6 @@ extension NetworkList {
         return NetworkList(entries: entries, sourceFile: file)
     }
 
-    /// Reads and parses a network list file (see `parse(contents:file:)`).
-    public static func load(path: String) throws -> NetworkList {
-        let contents: String
-        do {
-            contents = try TextFile.readText(path: path)
-        } catch let problem as ValueProblem {
-            throw ConfigurationError(file: path, line: nil, message: problem.reason)
-        }
-        return try parse(contents: contents, file: path)
-    }
 
     /// Parses one entry: `[!]ADDRESS[/PREFIX]`.
     static func parseEntry(_ item: Substring) throws -> Entry {
@@ -206,3 +196,5 @@ extension NetworkList {
         return out
     }
 }
+
+extension NetworkList: TableFile {}

@@ -73,16 +73,6 @@ extension RequiredSigners {
         return RequiredSigners(file: file, addresses: addresses, domains: domains)
     }
 
-    /// Reads and parses a list file.
-    public static func load(path: String) throws -> RequiredSigners {
-        let contents: String
-        do {
-            contents = try TextFile.readText(path: path)
-        } catch let problem as ValueProblem {
-            throw ConfigurationError(file: path, line: nil, message: problem.reason)
-        }
-        return try parse(contents: contents, file: path)
-    }
 
     /// A domain as written in mail addresses: dot-separated labels, no wildcards.
     private static func checkDomain(_ domain: Substring, entry: Substring) throws {
@@ -110,3 +100,5 @@ public enum MissingSignatureAction: String, Sendable, Equatable, CaseIterable {
     /// Deliver it like any other mail (the Authentication-Results header still tells).
     case accept
 }
+
+extension RequiredSigners: TableFile {}

@@ -93,16 +93,6 @@ extension SenderMap {
         return SenderMap(file: file, entries: entries)
     }
 
-    /// Reads and parses a sender map file.
-    public static func load(path: String) throws -> SenderMap {
-        let contents: String
-        do {
-            contents = try TextFile.readText(path: path)
-        } catch let problem as ValueProblem {
-            throw ConfigurationError(file: path, line: nil, message: problem.reason)
-        }
-        return try parse(contents: contents, file: path)
-    }
 
     private static func parseKey(_ text: Substring) throws -> String {
         let key = text.lowercased()
@@ -117,3 +107,5 @@ extension SenderMap {
         return key
     }
 }
+
+extension SenderMap: TableFile {}

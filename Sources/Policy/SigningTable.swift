@@ -81,16 +81,6 @@ extension SigningTable {
         return SigningTable(file: file, rules: rules)
     }
 
-    /// Reads and parses a signing table file.
-    public static func load(path: String) throws -> SigningTable {
-        let contents: String
-        do {
-            contents = try TextFile.readText(path: path)
-        } catch let problem as ValueProblem {
-            throw ConfigurationError(file: path, line: nil, message: problem.reason)
-        }
-        return try parse(contents: contents, file: path)
-    }
 
     private static func parseRule(_ line: TextLine) throws -> SigningTableRule {
         let fields = line.fields
@@ -166,3 +156,5 @@ extension SigningTable {
         }
     }
 }
+
+extension SigningTable: TableFile {}
