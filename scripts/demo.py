@@ -4,8 +4,11 @@
 Makes a fresh test PKI, starts a private Postfix with smime-milter and an smtp-sink next hop
 (Tests/integration/rig.py), sends one message with swaks as alice@example.com from the internal
 network, then shows the message the next hop received (abridged), `openssl cms -verify`'s verdict
-and the signed content. Everything runs in a temporary directory that is removed at the end.
-Exit status 0 only when the delivered message is signed and verifies.
+and the signed content. Then the same milter, now also verifying (Mode sv), receives that signed
+message from outside, once as it is and once with a disclaimer footer added on the way, and shows
+the Authentication-Results and subject tags the recipient gets. Everything runs in a temporary
+directory that is removed at the end. Exit status 0 only when the delivered message is signed and
+verifies, and inbound verification says pass and fail (with the cause) respectively.
 """
 from __future__ import annotations
 
@@ -124,7 +127,36 @@ def main() -> int:
             print("\ndemo: FAILED: the delivered message does not verify", file=sys.stderr)
             print(rig.diagnostics(), file=sys.stderr)
             return 1
-        print("\ndemo: OK: signed by smime-milter, verified by OpenSSL.")
+
+        banner("Inbound: the recipient's server verifies (Mode sv, TrustAnchors)")
+        settings = rigmod.MilterSettings(mode="sv", extra=(
+            f"TrustAnchors {rig.trust_anchor}\nSubjectTagPass [signed]\n"
+            "SubjectTagFail [SIGNATURE BROKEN]\n"))
+        rig.milter.restart(settings)
+        nl = b"\r\n" if b"\r\n" in delivered.message else b"\n"
+        # A disclaimer gateway on the way appends its footer inside the signed text.
+        footer = nl + b"This e-mail and any attachments are confidential." + nl
+        tampered = delivered.message.replace(nl + b"Alice" + nl, nl + b"Alice" + nl + footer, 1)
+        results = {}
+        for to, data in (("carol@sink.test", delivered.message), ("dave@sink.test", tampered)):
+            rig.send_smtp(from_="alice@example.com", to=to, data=data, external=True)
+            [inbound] = rig.sink.wait_for(to)
+            head = inbound.message.replace(b"\r\n", b"\n").split(b"\n\n", 1)[0].decode("utf-8", "replace")
+            shown = [l for l in re.split(r"\n(?![ \t])", head)
+                     if l.lower().startswith(("authentication-results:", "subject:"))]
+            label = "as signed" if data is delivered.message else "with a footer added on the way"
+            print(f"\n--- received from outside, {label}, delivered to {to}:")
+            print("\n".join(shown))
+            results[to] = " ".join(shown)
+        milter_lines = [l for l in rig.milter.log().splitlines() if "decision=verified" in l]
+        if milter_lines:
+            banner("smime-milter's log lines (inbound)")
+            print("\n".join(milter_lines))
+        if "smime=pass" not in results["carol@sink.test"] or "smime=fail" not in results["dave@sink.test"]:
+            print("\ndemo: FAILED: inbound verification did not say pass and fail", file=sys.stderr)
+            print(rig.diagnostics(), file=sys.stderr)
+            return 1
+        print("\ndemo: OK: signed by smime-milter, verified by OpenSSL, and verified inbound by smime-milter.")
         return 0
     finally:
         rig.stop()
