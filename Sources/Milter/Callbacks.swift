@@ -79,7 +79,6 @@ func milterConnect(
 func milterEnvFrom(_ ctx: OpaquePointer?, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> sfsistat {
     guard let s = stateCreating(ctx) else { return sfsistat(SMFIS_TEMPFAIL) }
     s.resetMessage()
-    s.messageStarted = ContinuousClock.now
     s.evaluator = currentDelegate()?.currentEvaluator()
     if let argv, let first = argv.pointee { s.envelopeSender = String(cString: first) }
     s.saslLogin = macro(ctx, "{auth_authen}")
@@ -131,7 +130,9 @@ func milterEndOfMessage(_ ctx: OpaquePointer?) -> sfsistat {
     inFlight.add(1, ordering: .acquiringAndReleasing)
     defer { inFlight.subtract(1, ordering: .acquiringAndReleasing) }
     guard let s = state(ctx), let delegate = currentDelegate() else { return sfsistat(SMFIS_TEMPFAIL) }
-    let started = s.messageStarted ?? ContinuousClock.now
+    // The time the milter itself spends (decision, signing or verifying, edits); the SMTP
+    // dialogue before end-of-message is the client's and the MTA's time, not ours.
+    let started = ContinuousClock.now
     let message = MessageContext(
         queueID: macro(ctx, "i"), connection: s.connection, saslLogin: s.saslLogin,
         envelopeSender: s.envelopeSender, recipients: s.recipients, fields: s.fields, body: s.body)

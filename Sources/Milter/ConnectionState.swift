@@ -17,7 +17,6 @@ final class ConnectionState {
     var recipients: [String] = []
     var fields: [HeaderField] = []
     var body: [UInt8] = []
-    var messageStarted: ContinuousClock.Instant?
     /// The rules this message is decided by, fixed when it started.
     var evaluator: (any MessageEvaluator)?
 
@@ -38,7 +37,6 @@ final class ConnectionState {
         recipients = []
         fields = []
         body = []
-        messageStarted = nil
         evaluator = nil
     }
 }
