@@ -48,8 +48,16 @@ func milterNegotiate(
         currentDelegate()?.log(.warning, "MTA does not offer header and body changes; messages cannot be signed")
     }
     // Steps we do not need, and steps we never answer individually: fewer round trips.
-    let skipSteps = UInt(SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NODATA)
-    let noReply = UInt(SMFIP_NR_CONN | SMFIP_NR_MAIL | SMFIP_NR_RCPT | SMFIP_NR_HDR | SMFIP_NR_EOH | SMFIP_NR_BODY)
+    //
+    // Only header, end-of-header and body go without replies: the MTA writes them back to
+    // back and ends with end-of-message, which is answered. Every step that the SMTP client's
+    // next command follows (connect, MAIL, RCPT, DATA) is answered: Postfix writes milter
+    // packets with Nagle's algorithm on, so a packet that gets no reply leaves our ACK to the
+    // delayed-ACK timer and holds the MTA's next packet back by ~40 ms. Negotiating no-reply
+    // for those (or skipping DATA, whose macros Postfix still sends) held one SMTP session over
+    // an inet socket to ~20 msg/s; answered, ~140-210 msg/s, like a unix socket.
+    let skipSteps = UInt(SMFIP_NOHELO | SMFIP_NOUNKNOWN)
+    let noReply = UInt(SMFIP_NR_HDR | SMFIP_NR_EOH | SMFIP_NR_BODY)
     let wantedSteps = skipSteps | noReply | UInt(SMFIP_HDR_LEADSPC)
     let agreed = f1 & wantedSteps
     pf0?.pointee = f0 & wantedActions
