@@ -81,6 +81,7 @@ func milterEnvFrom(_ ctx: OpaquePointer?, _ argv: UnsafeMutablePointer<UnsafeMut
     s.resetMessage()
     s.messageStarted = ContinuousClock.now
     s.evaluator = currentDelegate()?.currentEvaluator()
+    s.spoolSettings = currentDelegate()?.spoolSettings()
     if let argv, let first = argv.pointee { s.envelopeSender = String(cString: first) }
     s.saslLogin = macro(ctx, "{auth_authen}")
     return proceed(s, step: UInt(SMFIP_NR_MAIL))
@@ -122,7 +123,7 @@ func milterEndOfHeaders(_ ctx: OpaquePointer?) -> sfsistat {
 func milterBody(_ ctx: OpaquePointer?, _ bytes: UnsafeMutablePointer<UInt8>?, _ length: Int) -> sfsistat {
     guard let s = state(ctx) else { return sfsistat(SMFIS_CONTINUE) }
     if let bytes, length > 0 {
-        s.body.append(contentsOf: UnsafeBufferPointer(start: bytes, count: length))
+        s.appendBody(UnsafeBufferPointer(start: bytes, count: length))
     }
     return proceed(s, step: UInt(SMFIP_NR_BODY))
 }
@@ -132,11 +133,20 @@ func milterEndOfMessage(_ ctx: OpaquePointer?) -> sfsistat {
     defer { inFlight.subtract(1, ordering: .acquiringAndReleasing) }
     guard let s = state(ctx), let delegate = currentDelegate() else { return sfsistat(SMFIS_TEMPFAIL) }
     let started = s.messageStarted ?? ContinuousClock.now
+    let body: [UInt8]
+    do {
+        body = try s.takeBody()
+    } catch {
+        delegate.log(.error, "message \(macro(ctx, "i") ?? "-"): \(error)")
+        EditApplier.setReply(code: "451", xcode: "4.3.0",
+                             text: "smime-milter: message could not be processed, try again later", ctx: ctx)
+        s.resetMessage()
+        return sfsistat(SMFIS_TEMPFAIL)
+    }
+    // takeBody let go of the connection's copy: the context holds the only one.
     let message = MessageContext(
         queueID: macro(ctx, "i"), connection: s.connection, saslLogin: s.saslLogin,
-        envelopeSender: s.envelopeSender, recipients: s.recipients, fields: s.fields, body: s.body)
-    // The body can be large: let go of our copy before the policy makes its own.
-    s.body = []
+        envelopeSender: s.envelopeSender, recipients: s.recipients, fields: s.fields, body: body)
     var outcome = (s.evaluator ?? delegate.currentEvaluator()).evaluate(message)
     switch outcome.action {
     case .accept, .quarantine:

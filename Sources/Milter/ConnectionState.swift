@@ -17,6 +17,12 @@ final class ConnectionState {
     var recipients: [String] = []
     var fields: [HeaderField] = []
     var body: [UInt8] = []
+    /// Where the body goes once it passes `spoolSettings.threshold`; nil while it is in `body`.
+    var spool: BodySpool?
+    /// The spool settings of this message, fixed when it started.
+    var spoolSettings: SpoolSettings?
+    /// A spool file could not be written; the message is tempfailed at its end.
+    var spoolFailure: String?
     var messageStarted: ContinuousClock.Instant?
     /// The rules this message is decided by, fixed when it started.
     var evaluator: (any MessageEvaluator)?
@@ -24,6 +30,41 @@ final class ConnectionState {
     init(connection: ConnectionInfo) {
         self.connection = connection
         openConnections.add(1, ordering: .relaxed)
+    }
+
+    /// Adds body bytes: in memory up to the threshold, then to a spool file.
+    func appendBody(_ bytes: UnsafeBufferPointer<UInt8>) {
+        if spoolFailure != nil { return }
+        if spool == nil, let settings = spoolSettings, body.count + bytes.count > settings.threshold {
+            do {
+                let file = try BodySpool(directory: settings.directory)
+                try body.withUnsafeBytes { try file.append($0) }
+                spool = file
+                body = []
+            } catch {
+                spoolFailure = "\(error)"
+                body = []
+                return
+            }
+        }
+        if let spool {
+            do { try spool.append(UnsafeRawBufferPointer(bytes)) } catch { spoolFailure = "\(error)" }
+        } else {
+            body.append(contentsOf: bytes)
+        }
+    }
+
+    /// The collected body; reads a spool file back into one exactly sized array.
+    func takeBody() throws -> [UInt8] {
+        if let failure = spoolFailure { throw BodySpool.Failure(description: failure) }
+        if let spool {
+            let bytes = try spool.readAll()
+            self.spool = nil
+            return bytes
+        }
+        let bytes = body
+        body = []
+        return bytes
     }
 
     deinit {
@@ -38,6 +79,9 @@ final class ConnectionState {
         recipients = []
         fields = []
         body = []
+        spool = nil          // removes the file
+        spoolSettings = nil
+        spoolFailure = nil
         messageStarted = nil
         evaluator = nil
     }

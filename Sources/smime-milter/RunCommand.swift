@@ -90,6 +90,11 @@ final class PolicyDelegate: MilterDelegate {
         setup.policy
     }
 
+    func spoolSettings() -> SpoolSettings? {
+        let configuration = setup.configuration
+        return SpoolSettings(threshold: configuration.spoolThreshold, directory: configuration.spoolDirectory)
+    }
+
     /// Re-reads the configuration, identities and tables. A configuration with an error is
     /// refused with a log line and the one in force stays.
     func reload(configPath: String) {
