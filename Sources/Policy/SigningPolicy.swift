@@ -182,7 +182,8 @@ public struct SigningPolicy: Sendable {
         switch form {
         case .detached:
             let signature = try CMSSigner.sign(content: entity.bytes, identity: identity, digest: configuration.digest, detached: true)
-            let signed = try SMIMEWriter.multipartSigned(entity: entity.bytes, signature: signature, digest: configuration.digest)
+            // The entity's bytes become the new body in place: no further copy of a large message.
+            let signed = SMIMEWriter.multipartSigned(consuming: (consume entity).bytes, signature: signature, digest: configuration.digest)
             edits.append(.addField(name: "Content-Type", value: HeaderFolding.fold(" " + signed.contentType)))
             edits.append(.replaceBody(signed.body))
         case .opaque:

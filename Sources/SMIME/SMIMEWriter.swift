@@ -39,19 +39,35 @@ public enum SMIMEWriter {
             chosen = makeBoundary(avoiding: entity)
         }
         let contentType = "multipart/signed; protocol=\"application/pkcs7-signature\"; micalg=\(digest.micalg); boundary=\"\(chosen)\""
-        var body: [UInt8] = []
-        body.reserveCapacity(entity.count + signature.count * 4 / 3 + 512)
-        let delimiter = "--" + chosen
-        body += Array((preamble + "\r\n\r\n" + delimiter + "\r\n").utf8)
-        body += entity
-        body += Array(("\r\n" + delimiter + "\r\n"
+        return (contentType, wrap(entity, signature: signature, boundary: chosen))
+    }
+
+    /// Like `multipartSigned(entity:signature:digest:boundary:)` with a random boundary, but builds
+    /// the body in the storage of `entity` when the caller passes its only reference and it has
+    /// room (`SignableEntity` reserves it): a large message is then not copied once more.
+    public static func multipartSigned(consuming entity: consuming [UInt8], signature: [UInt8],
+                                       digest: DigestAlgorithm) -> (contentType: String, body: [UInt8]) {
+        let chosen = makeBoundary(avoiding: entity)
+        let contentType = "multipart/signed; protocol=\"application/pkcs7-signature\"; micalg=\(digest.micalg); boundary=\"\(chosen)\""
+        return (contentType, wrap(entity, signature: signature, boundary: chosen))
+    }
+
+    /// Part 1 (`entity`, verbatim), the signature part and the delimiters around them.
+    private static func wrap(_ entity: consuming [UInt8], signature: [UInt8], boundary: String) -> [UInt8] {
+        let delimiter = "--" + boundary
+        let head = Array((preamble + "\r\n\r\n" + delimiter + "\r\n").utf8)
+        var tail = Array(("\r\n" + delimiter + "\r\n"
             + "Content-Type: application/pkcs7-signature; name=\"smime.p7s\"\r\n"
             + "Content-Transfer-Encoding: base64\r\n"
             + "Content-Disposition: attachment; filename=\"smime.p7s\"\r\n"
             + "\r\n").utf8)
-        body += base64Lines(signature)
-        body += Array(("\r\n" + delimiter + "--\r\n").utf8)
-        return (contentType, body)
+        tail += base64Lines(signature)
+        tail += Array(("\r\n" + delimiter + "--\r\n").utf8)
+        var body = entity
+        body.reserveCapacity(body.count + head.count + tail.count)
+        body.insert(contentsOf: head, at: 0)
+        body.append(contentsOf: tail)
+        return body
     }
 
     /// The header values and body of an opaque signed message (application/pkcs7-mime
