@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Policy
 
 /// Where and from what size a message body is kept in a file instead of in memory.
 public struct SpoolSettings: Sendable, Equatable {
@@ -69,23 +70,13 @@ final class BodySpool {
         size += bytes.count
     }
 
-    /// The whole body, read into one array of exactly its size.
-    func readAll() throws -> [UInt8] {
-        var failure: String?
-        let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            var offset = 0
-            while offset < size {
-                let n = pread(fd, buffer.baseAddress! + offset, size - offset, off_t(offset))
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 {
-                    failure = "cannot read spool file \(path): " + (n == 0 ? "it is shorter than written" : String(cString: strerror(errno)))
-                    break
-                }
-                offset += n
-            }
-            count = offset
+    /// A read-only view of the body for the policy (its own descriptor, so it outlives this
+    /// object if it must; the file itself goes when this object does).
+    func bodyFile() throws -> BodyFile {
+        let copy = dup(fd)
+        guard copy >= 0 else {
+            throw Failure(description: "cannot reopen spool file \(path): \(String(cString: strerror(errno)))")
         }
-        if let failure { throw Failure(description: failure) }
-        return bytes
+        return BodyFile(fd: copy, size: size)
     }
 }

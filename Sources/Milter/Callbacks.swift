@@ -133,7 +133,7 @@ func milterEndOfMessage(_ ctx: OpaquePointer?) -> sfsistat {
     defer { inFlight.subtract(1, ordering: .acquiringAndReleasing) }
     guard let s = state(ctx), let delegate = currentDelegate() else { return sfsistat(SMFIS_TEMPFAIL) }
     let started = s.messageStarted ?? ContinuousClock.now
-    let body: [UInt8]
+    let body: (bytes: [UInt8], file: BodyFile?)
     do {
         body = try s.takeBody()
     } catch {
@@ -144,9 +144,10 @@ func milterEndOfMessage(_ ctx: OpaquePointer?) -> sfsistat {
         return sfsistat(SMFIS_TEMPFAIL)
     }
     // takeBody let go of the connection's copy: the context holds the only one.
-    let message = MessageContext(
+    var message = MessageContext(
         queueID: macro(ctx, "i"), connection: s.connection, saslLogin: s.saslLogin,
-        envelopeSender: s.envelopeSender, recipients: s.recipients, fields: s.fields, body: body)
+        envelopeSender: s.envelopeSender, recipients: s.recipients, fields: s.fields, body: body.bytes)
+    message.bodyFile = body.file
     var outcome = (s.evaluator ?? delegate.currentEvaluator()).evaluate(message)
     switch outcome.action {
     case .accept, .quarantine:

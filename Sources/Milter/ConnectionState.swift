@@ -54,17 +54,14 @@ final class ConnectionState {
         }
     }
 
-    /// The collected body; reads a spool file back into one exactly sized array.
-    func takeBody() throws -> [UInt8] {
+    /// The collected body: in memory, or (spooled) a read-only view of the spool file, which
+    /// stays until the message is reset.
+    func takeBody() throws -> (bytes: [UInt8], file: BodyFile?) {
         if let failure = spoolFailure { throw BodySpool.Failure(description: failure) }
-        if let spool {
-            let bytes = try spool.readAll()
-            self.spool = nil
-            return bytes
-        }
+        if let spool { return ([], try spool.bodyFile()) }
         let bytes = body
         body = []
-        return bytes
+        return (bytes, nil)
     }
 
     deinit {

@@ -54,6 +54,33 @@ public enum SMIMEWriter {
 
     /// Part 1 (`entity`, verbatim), the signature part and the delimiters around them.
     private static func wrap(_ entity: consuming [UInt8], signature: [UInt8], boundary: String) -> [UInt8] {
+        let frame = frame(boundary: boundary, signature: signature)
+        var body = entity
+        body.reserveCapacity(body.count + frame.head.count + frame.tail.count)
+        body.insert(contentsOf: frame.head, at: 0)
+        body.append(contentsOf: frame.tail)
+        return body
+    }
+
+    /// The multipart/signed body around an entity that is written separately (a large body
+    /// streamed from a file): the body is `head`, the signed entity's bytes, `tail`.
+    /// `boundary` must not occur in the entity (the caller checks, see `randomBoundary()`).
+    public static func multipartSignedFrame(boundary: String, signature: [UInt8], digest: DigestAlgorithm)
+        -> (contentType: String, head: [UInt8], tail: [UInt8]) {
+        let contentType = "multipart/signed; protocol=\"application/pkcs7-signature\"; micalg=\(digest.micalg); boundary=\"\(boundary)\""
+        let parts = frame(boundary: boundary, signature: signature)
+        return (contentType, parts.head, parts.tail)
+    }
+
+    /// A random boundary (`boundaryPrefix` and 32 random characters), not yet checked against
+    /// any entity.
+    public static func randomBoundary() -> String {
+        let alphabet = Array("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+        var generator = SystemRandomNumberGenerator()
+        return boundaryPrefix + String((0..<32).map { _ in alphabet[Int(generator.next(upperBound: UInt(alphabet.count)))] })
+    }
+
+    private static func frame(boundary: String, signature: [UInt8]) -> (head: [UInt8], tail: [UInt8]) {
         let delimiter = "--" + boundary
         let head = Array((preamble + "\r\n\r\n" + delimiter + "\r\n").utf8)
         var tail = Array(("\r\n" + delimiter + "\r\n"
@@ -63,11 +90,7 @@ public enum SMIMEWriter {
             + "\r\n").utf8)
         tail += base64Lines(signature)
         tail += Array(("\r\n" + delimiter + "--\r\n").utf8)
-        var body = entity
-        body.reserveCapacity(body.count + head.count + tail.count)
-        body.insert(contentsOf: head, at: 0)
-        body.append(contentsOf: tail)
-        return body
+        return (head, tail)
     }
 
     /// The header values and body of an opaque signed message (application/pkcs7-mime

@@ -144,3 +144,42 @@ def test_a_dropped_connection_removes_the_spool_file(setup):
     while _spool_files(spool) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _spool_files(spool) == []
+
+
+def _large_message(kind: str) -> bytes:
+    head = ("From: Alice <alice@example.com>\r\nTo: <someone@sink.test>\r\nSubject: spooled " + kind +
+            "\r\nMIME-Version: 1.0\r\n")
+    if kind == "multipart":
+        # 7-bit throughout: signed straight from the spool file.
+        attachment = b"".join(bytes([65 + i % 26]) * 76 + b"\r\n" for i in range(1500))
+        body = (b"--XYZ\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\nsee the attachment\r\n"
+                b"--XYZ\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+                + attachment + b"--XYZ--\r\n")
+        return (head + 'Content-Type: multipart/mixed; boundary="XYZ"\r\n\r\n').encode() + body
+    # 8-bit text: the conversion to quoted-printable needs the body in memory.
+    body = "caf\u00e9 cr\u00e8me br\u00fbl\u00e9e, line of eight-bit text\r\n".encode() * 3000
+    return (head + "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n").encode() + body
+
+
+@pytest.mark.parametrize("kind", ["multipart", "eightbit"])
+def test_spooled_messages_of_other_shapes_sign_and_verify(setup, kind):
+    load_bin, endpoint, d, spool = setup
+    source = d / f"{kind}.eml"
+    source.write_bytes(_large_message(kind))
+    save = d / f"saved-{kind}"
+    rc, out, fields = _load(load_bin, "--socket", endpoint, "--mode", "sign-rsa", "--message", str(source),
+                            "--concurrency", "1", "--messages", "2", "--save", str(save), "--save-count", "1",
+                            "--expect-signed")
+    assert rc == 0, out
+    assert fields.get("errors") == "0" and fields.get("signed") == "2", out
+    assert _spool_files(spool) == []
+    saved = sorted(save.glob("*.eml"))
+    assert len(saved) == 1
+    ok, content, text = _verify(saved[0], d / "pki" / "root.pem")
+    assert ok, f"{saved[0]}: {text}"
+    if kind == "multipart":
+        assert b"\r\n--XYZ\r\nContent-Type: application/octet-stream" in content
+        assert b"Z" * 76 in content
+    else:
+        assert b"Content-Transfer-Encoding: quoted-printable" in content
+        assert b"caf=C3=A9" in content
