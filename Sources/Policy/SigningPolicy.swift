@@ -271,7 +271,7 @@ public struct Reason: Error, Sendable, CustomStringConvertible {
 /// "\n\t", the form Postfix stores without a stray CR.
 enum HeaderFolding {
     static func fold(_ value: String, nameLength: Int = 12) -> String {
-        let pieces = value.components(separatedBy: "; ")
+        let pieces = value.split(separator: "; ", omittingEmptySubsequences: false)
         var out = ""
         var lineLength = nameLength + 1
         for (i, text) in pieces.enumerated() {

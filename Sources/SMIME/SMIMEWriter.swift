@@ -75,10 +75,26 @@ public enum SMIMEWriter {
     /// A random boundary (`boundaryPrefix` and 32 random characters), not yet checked against
     /// any entity.
     public static func randomBoundary() -> String {
-        let alphabet = Array("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+        // Random bytes in a few 64-bit draws (each draw is a getrandom call, one per character
+        // was measurable); bytes of 248 and above are dropped so that `% 62` stays uniform.
         var generator = SystemRandomNumberGenerator()
-        return boundaryPrefix + String((0..<32).map { _ in alphabet[Int(generator.next(upperBound: UInt(alphabet.count)))] })
+        var out = Array(boundaryPrefix.utf8)
+        out.reserveCapacity(out.count + 32)
+        var chosen = 0
+        while chosen < 32 {
+            var draw = generator.next()
+            for _ in 0..<8 where chosen < 32 {
+                let byte = UInt8(truncatingIfNeeded: draw)
+                draw >>= 8
+                guard byte < 248 else { continue }
+                out.append(boundaryAlphabet[Int(byte % 62)])
+                chosen += 1
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
     }
+
+    private static let boundaryAlphabet = Array("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".utf8)
 
     private static func frame(boundary: String, signature: [UInt8]) -> (head: [UInt8], tail: [UInt8]) {
         let delimiter = "--" + boundary
@@ -111,12 +127,9 @@ public enum SMIMEWriter {
 
     /// A random boundary that does not occur in `entity`.
     static func makeBoundary(avoiding entity: [UInt8]) -> String {
-        let alphabet = Array("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
-        var generator = SystemRandomNumberGenerator()
         while true {
             // 32 characters of 62: a collision is practically impossible, but check anyway.
-            let tail = String((0..<32).map { _ in alphabet[Int(generator.next(upperBound: UInt(alphabet.count)))] })
-            let candidate = boundaryPrefix + tail
+            let candidate = randomBoundary()
             if !contains(entity, Array(candidate.utf8)) { return candidate }
         }
     }
