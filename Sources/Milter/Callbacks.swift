@@ -80,8 +80,9 @@ func milterEnvFrom(_ ctx: OpaquePointer?, _ argv: UnsafeMutablePointer<UnsafeMut
     guard let s = stateCreating(ctx) else { return sfsistat(SMFIS_TEMPFAIL) }
     s.resetMessage()
     s.messageStarted = ContinuousClock.now
-    s.evaluator = currentDelegate()?.currentEvaluator()
-    s.spoolSettings = currentDelegate()?.spoolSettings()
+    let delegate = currentDelegate()
+    s.evaluator = delegate?.currentEvaluator()
+    s.spoolSettings = delegate?.spoolSettings()
     if let argv, let first = argv.pointee { s.envelopeSender = String(cString: first) }
     s.saslLogin = macro(ctx, "{auth_authen}")
     return proceed(s, step: UInt(SMFIP_NR_MAIL))

@@ -86,13 +86,14 @@ final class PolicyDelegate: MilterDelegate {
 
     var setup: LoadedSetup { current.withLock { $0 } }
 
+    // Both run at the start of every message on libmilter's threads: take only what is needed
+    // under the lock (copying the whole LoadedSetup there lengthened a contended section).
     func currentEvaluator() -> any MessageEvaluator {
-        setup.policy
+        current.withLock { $0.policy }
     }
 
     func spoolSettings() -> SpoolSettings? {
-        let configuration = setup.configuration
-        return SpoolSettings(threshold: configuration.spoolThreshold, directory: configuration.spoolDirectory)
+        current.withLock { SpoolSettings(threshold: $0.configuration.spoolThreshold, directory: $0.configuration.spoolDirectory) }
     }
 
     /// Re-reads the configuration, identities and tables. A configuration with an error is
