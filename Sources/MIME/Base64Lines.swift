@@ -36,32 +36,64 @@ public enum Base64Lines {
     /// Decodes base64, ignoring white space and line ends, skipping and counting any other
     /// character, and tolerating missing padding.
     public static func decode<C: Collection>(_ bytes: C) -> Decoded where C.Element == UInt8 {
-        var clean = [UInt8]()
-        clean.reserveCapacity(bytes.count)
+        bytes.withByteBuffer(decode(buffer:))
+    }
+
+    /// The value of each base64 character; 0xFF for white space and line ends, 0xFE for `=`,
+    /// 0xFD for anything else.
+    private static let values: [UInt8] = {
+        var table = [UInt8](repeating: 0xFD, count: 256)
+        for (i, c) in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8.enumerated() {
+            table[Int(c)] = UInt8(i)
+        }
+        for c in [Byte.space, Byte.tab, Byte.cr, Byte.lf] { table[Int(c)] = 0xFF }
+        table[Int(Byte.equals)] = 0xFE
+        return table
+    }()
+
+    /// The decoder proper: one pass over the buffer with a table, no intermediate copies.
+    private static func decode(buffer: UnsafeBufferPointer<UInt8>) -> Decoded {
+        var out = [UInt8]()
+        out.reserveCapacity(buffer.count / 4 * 3 + 3)
         var garbage = 0
         var sawPadding = false
-        for b in bytes {
-            switch b {
-            case 0x41...0x5A, 0x61...0x7A, 0x30...0x39, 0x2B, 0x2F:
-                if sawPadding { garbage += 1 } else { clean.append(b) }
-            case Byte.equals:
-                sawPadding = true
-            case Byte.space, Byte.tab, Byte.cr, Byte.lf:
-                break
-            default:
-                garbage += 1
+        var accumulator: UInt32 = 0
+        var pending = 0   // sextets in the accumulator
+        values.withUnsafeBufferPointer { table in
+            for b in buffer {
+                let v = table[Int(b)]
+                if v < 64 {
+                    if sawPadding { garbage += 1; continue }
+                    accumulator = accumulator << 6 | UInt32(v)
+                    pending += 1
+                    if pending == 4 {
+                        out.append(UInt8(truncatingIfNeeded: accumulator >> 16))
+                        out.append(UInt8(truncatingIfNeeded: accumulator >> 8))
+                        out.append(UInt8(truncatingIfNeeded: accumulator))
+                        accumulator = 0
+                        pending = 0
+                    }
+                } else if v == 0xFE {
+                    sawPadding = true
+                } else if v == 0xFD {
+                    garbage += 1
+                }
             }
         }
-        let remainder = clean.count % 4
         var truncated = false
-        if remainder == 1 {            // six lone bits cannot form a byte
-            clean.removeLast()
+        switch pending {
+        case 1:                        // six lone bits cannot form a byte
             truncated = true
-        } else if remainder > 0 {
-            clean.append(contentsOf: [UInt8](repeating: Byte.equals, count: 4 - remainder))
+        case 2:
+            out.append(UInt8(truncatingIfNeeded: accumulator >> 4))
             truncated = !sawPadding
+        case 3:
+            out.append(UInt8(truncatingIfNeeded: accumulator >> 10))
+            out.append(UInt8(truncatingIfNeeded: accumulator >> 2))
+            truncated = !sawPadding
+        default:
+            break
         }
-        let data = Data(base64Encoded: Data(clean)) ?? Data()
-        return Decoded(bytes: [UInt8](data), garbageCount: garbage, wasTruncated: truncated)
+        return Decoded(bytes: out, garbageCount: garbage, wasTruncated: truncated)
     }
 }

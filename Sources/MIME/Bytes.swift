@@ -13,6 +13,16 @@ enum Byte {
     static func isWSP(_ b: UInt8) -> Bool { b == space || b == tab }
 }
 
+extension Collection where Element == UInt8 {
+    /// Calls `body` with the bytes as one contiguous buffer, copying only when the collection is
+    /// not contiguous. The byte loops run over the buffer: generic `Collection` iteration is not
+    /// specialised across modules and costs a witness call per byte.
+    func withByteBuffer<R>(_ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
+        if let result = try withContiguousStorageIfAvailable(body) { return result }
+        return try Array(self).withUnsafeBufferPointer(body)
+    }
+}
+
 extension Array where Element == UInt8 {
     /// Appends the UTF-8 bytes of `s`.
     mutating func append(utf8 s: String) { append(contentsOf: Array(s.utf8)) }
@@ -37,7 +47,10 @@ struct LineFacts {
     }
 
     init<C: Collection>(_ bytes: C) where C.Element == UInt8 {
-        let a = Array(bytes)
+        self = bytes.withByteBuffer { LineFacts(buffer: $0) }
+    }
+
+    private init(buffer a: UnsafeBufferPointer<UInt8>) {
         let n = a.count
         var lineStart = 0
         var i = 0

@@ -18,54 +18,70 @@ struct SevenBitConverter {
         let isTop = entity.role == .topLevel
         let hasContentType = fields.first(named: "Content-Type") != nil
         var edits = HeaderEdits()
-        var body = [UInt8]()
+        // The blank line after the header is written unless the entity ends with its header.
+        let alwaysSeparate = isTop || !entity.separatorRange.isEmpty
 
         switch entity.content {
         case .leaf:
+            // A leaf that stays as it is is a slice of the parsed buffer: no copy of its bytes
+            // until they land in `out`.
+            var body = ArraySlice<UInt8>()
             try convertLeaf(entity, hasContentType: hasContentType, edits: &edits, body: &body)
-        case .multipart(let m):
+            addMIMEVersionIfNeeded(entity, fields: fields, edits: &edits)
+            emitHeader(fields, edits: edits, section: entity.section, into: &out)
+            if alwaysSeparate || !body.isEmpty { out.append(contentsOf: Byte.crlf) }
+            out.append(contentsOf: body)
+        case .multipart, .message:
             if entity.transferEncoding == .eightBit || entity.transferEncoding == .binary { edits.transferEncoding = "7bit" }
-            try emitMultipart(entity, m, into: &body)
-        case .message(let inner):
-            if entity.transferEncoding == .eightBit || entity.transferEncoding == .binary { edits.transferEncoding = "7bit" }
-            try emit(inner, fields: inner.fields, into: &body)
+            addMIMEVersionIfNeeded(entity, fields: fields, edits: &edits)
+            emitHeader(fields, edits: edits, section: entity.section, into: &out)
+            // The body goes straight into `out` (no buffer per nesting level); the blank line is
+            // taken back when the body turns out empty and none was needed.
+            out.append(contentsOf: Byte.crlf)
+            let bodyStart = out.count
+            if case .multipart(let m) = entity.content {
+                try emitMultipart(entity, m, into: &out)
+            } else if case .message(let inner) = entity.content {
+                try emit(inner, fields: inner.fields, into: &out)
+            }
+            if !alwaysSeparate && out.count == bodyStart { out.removeLast(2) }
         }
+    }
+
+    private func addMIMEVersionIfNeeded(_ entity: MIMEEntity, fields: [HeaderField], edits: inout HeaderEdits) {
         if entity.role == .encapsulatedMessage, edits.addContentType != nil || edits.transferEncoding != nil,
            fields.first(named: "MIME-Version") == nil {
             edits.addMIMEVersion = true
         }
-        emitHeader(fields, edits: edits, section: entity.section, into: &out)
-        if isTop || !entity.separatorRange.isEmpty || !body.isEmpty { out.append(contentsOf: Byte.crlf) }
-        out.append(contentsOf: body)
     }
 
     // MARK: leaves
 
     private mutating func convertLeaf(_ e: MIMEEntity, hasContentType: Bool, edits: inout HeaderEdits,
-                                      body: inout [UInt8]) throws {
+                                      body: inout ArraySlice<UInt8>) throws {
         let ct = e.contentType
         let raw = e.body
         switch e.transferEncoding {
         case .quotedPrintable, .base64:
-            let canonical = LineEnds.toCRLF(raw)
+            let canonical = Self.crlf(raw)
             if LineFacts(canonical).isSafeSevenBit {
                 body = canonical
             } else if e.transferEncoding == .quotedPrintable {
-                body = QuotedPrintable.encode(e.decodedBody, isText: true)
+                body = ArraySlice(QuotedPrintable.encode(e.decodedBody, isText: true))
             } else {
-                body = Base64Lines.encode(e.decodedBody)
+                body = ArraySlice(Base64Lines.encode(e.decodedBody))
             }
             if !hasContentType && e.role == .topLevel { edits.addContentType = "text/plain; charset=us-ascii" }
 
         case .sevenBit, .eightBit, .binary:
-            let bytes = (e.transferEncoding == .binary && !ct.isText) ? Array(raw) : LineEnds.toCRLF(raw)
+            let bytes = (e.transferEncoding == .binary && !ct.isText) ? raw : Self.crlf(raw)
             let facts = LineFacts(bytes)
             let charset = Self.charset(of: bytes)
             if facts.isSafeSevenBit {
                 body = bytes
                 if e.transferEncoding != .sevenBit { edits.transferEncoding = "7bit" }
             } else if ct.isText {
-                body = QuotedPrintable.encode(bytes, isText: true)
+                body = ArraySlice(QuotedPrintable.encode(bytes, isText: true))
                 edits.transferEncoding = "quoted-printable"
             } else if ct.isMultipart || ct.type == "message" && ["rfc822", "global", "partial", "external-body"].contains(ct.subtype) {
                 throw MIMEError.cannotMake7Bit(section: e.section,
@@ -73,10 +89,10 @@ struct SevenBitConverter {
                         + (e.defects.contains(.boundaryNotFound) ? " (its boundary never occurs)" : "")
                         + (e.defects.contains(.missingBoundary) ? " (it has no boundary parameter)" : ""))
             } else if !facts.hasEightBitOrNUL && !facts.hasLongLine {
-                body = QuotedPrintable.encode(bytes, isText: true)
+                body = ArraySlice(QuotedPrintable.encode(bytes, isText: true))
                 edits.transferEncoding = "quoted-printable"
             } else {
-                body = Base64Lines.encode(raw)
+                body = ArraySlice(Base64Lines.encode(raw))
                 edits.transferEncoding = "base64"
             }
             if !hasContentType {
@@ -88,7 +104,7 @@ struct SevenBitConverter {
             }
 
         case .other(let name):
-            let canonical = LineEnds.toCRLF(raw)
+            let canonical = Self.crlf(raw)
             guard LineFacts(canonical).isSafeSevenBit else {
                 throw MIMEError.cannotMake7Bit(section: e.section,
                     reason: "unknown Content-Transfer-Encoding \"\(name)\" over data that is not 7-bit safe")
@@ -98,9 +114,15 @@ struct SevenBitConverter {
         }
     }
 
+    /// `raw` with CRLF line ends: the slice itself when it already has them (the usual case).
+    private static func crlf(_ raw: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
+        LineEnds.isCRLF(raw) ? raw : ArraySlice(LineEnds.toCRLF(raw))
+    }
+
     /// The charset to state for bytes whose charset is not stated.
-    static func charset(of bytes: [UInt8]) -> String {
-        if !bytes.contains(where: { $0 >= 0x80 }) { return "us-ascii" }
+    static func charset(of bytes: ArraySlice<UInt8>) -> String {
+        let hasEightBit = bytes.withByteBuffer { $0.contains(where: { $0 >= 0x80 }) }
+        if !hasEightBit { return "us-ascii" }
         return String(validating: bytes, as: UTF8.self) != nil ? "utf-8" : "unknown-8bit"
     }
 

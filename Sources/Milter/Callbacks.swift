@@ -87,7 +87,9 @@ func milterConnect(
 func milterEnvFrom(_ ctx: OpaquePointer?, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> sfsistat {
     guard let s = stateCreating(ctx) else { return sfsistat(SMFIS_TEMPFAIL) }
     s.resetMessage()
-    s.evaluator = currentDelegate()?.currentEvaluator()
+    let delegate = currentDelegate()
+    s.evaluator = delegate?.currentEvaluator()
+    s.spoolSettings = delegate?.spoolSettings()
     if let argv, let first = argv.pointee { s.envelopeSender = String(cString: first) }
     s.saslLogin = macro(ctx, "{auth_authen}")
     return proceed(s, step: UInt(SMFIP_NR_MAIL))
@@ -129,7 +131,7 @@ func milterEndOfHeaders(_ ctx: OpaquePointer?) -> sfsistat {
 func milterBody(_ ctx: OpaquePointer?, _ bytes: UnsafeMutablePointer<UInt8>?, _ length: Int) -> sfsistat {
     guard let s = state(ctx) else { return sfsistat(SMFIS_CONTINUE) }
     if let bytes, length > 0 {
-        s.body.append(contentsOf: UnsafeBufferPointer(start: bytes, count: length))
+        s.appendBody(UnsafeBufferPointer(start: bytes, count: length))
     }
     return proceed(s, step: UInt(SMFIP_NR_BODY))
 }
@@ -141,11 +143,21 @@ func milterEndOfMessage(_ ctx: OpaquePointer?) -> sfsistat {
     // The time the milter itself spends (decision, signing or verifying, edits); the SMTP
     // dialogue before end-of-message is the client's and the MTA's time, not ours.
     let started = ContinuousClock.now
-    let message = MessageContext(
+    let body: (bytes: [UInt8], file: BodyFile?)
+    do {
+        body = try s.takeBody()
+    } catch {
+        delegate.log(.error, "message \(macro(ctx, "i") ?? "-"): \(error)")
+        EditApplier.setReply(code: "451", xcode: "4.3.0",
+                             text: "smime-milter: message could not be processed, try again later", ctx: ctx)
+        s.resetMessage()
+        return sfsistat(SMFIS_TEMPFAIL)
+    }
+    // takeBody let go of the connection's copy: the context holds the only one.
+    var message = MessageContext(
         queueID: macro(ctx, "i"), connection: s.connection, saslLogin: s.saslLogin,
-        envelopeSender: s.envelopeSender, recipients: s.recipients, fields: s.fields, body: s.body)
-    // The body can be large: let go of our copy before the policy makes its own.
-    s.body = []
+        envelopeSender: s.envelopeSender, recipients: s.recipients, fields: s.fields, body: body.bytes)
+    message.bodyFile = body.file
     var outcome = (s.evaluator ?? delegate.currentEvaluator()).evaluate(message)
     switch outcome.action {
     case .accept, .quarantine:

@@ -39,6 +39,9 @@ enum EditApplier {
         for case let .replaceBody(body) in edits {
             if let failure = replaceBody(body, ctx: ctx) { return failure }
         }
+        for case let .replaceBodyFromFile(head, file, tail) in edits {
+            if let failure = replaceBody(head: head, file: file, tail: tail, ctx: ctx) { return failure }
+        }
         return nil
     }
 
@@ -82,6 +85,25 @@ enum EditApplier {
         _ a: String, _ b: String, _ body: (UnsafeMutablePointer<CChar>, UnsafeMutablePointer<CChar>) -> Int32
     ) -> Int32 {
         a.withCString { pa in b.withCString { pb in body(UnsafeMutablePointer(mutating: pa), UnsafeMutablePointer(mutating: pb)) } }
+    }
+
+    /// The body from `head`, the spooled file and `tail`, one piece at a time: a large body is
+    /// never in memory as a whole.
+    private static func replaceBody(head: [UInt8], file: BodyFile, tail: [UInt8], ctx: OpaquePointer) -> String? {
+        if !head.isEmpty, let failure = replaceBody(head, ctx: ctx) { return failure }
+        var failure: String?
+        do {
+            try file.forEachPiece { piece in
+                guard failure == nil, let base = piece.baseAddress else { return }
+                let bytes = UnsafeMutablePointer(mutating: base.assumingMemoryBound(to: UInt8.self))
+                if smfi_replacebody(ctx, bytes, Int32(piece.count)) != MI_SUCCESS { failure = "cannot replace the body" }
+            }
+        } catch {
+            return "\(error)"
+        }
+        if let failure { return failure }
+        if !tail.isEmpty, let failure = replaceBody(tail, ctx: ctx) { return failure }
+        return nil
     }
 
     private static func replaceBody(_ body: [UInt8], ctx: OpaquePointer) -> String? {

@@ -13,6 +13,13 @@ public protocol MilterDelegate: Sendable {
     func finished(_ message: MessageContext, outcome: PolicyOutcome, milliseconds: Double)
     /// A log line that is not about one message (setup, protocol problems).
     func log(_ level: MilterLogLevel, _ text: String)
+    /// Where large bodies are spooled, asked at the start of each message; nil keeps every
+    /// body in memory.
+    func spoolSettings() -> SpoolSettings?
+}
+
+extension MilterDelegate {
+    public func spoolSettings() -> SpoolSettings? { nil }
 }
 
 public enum MilterLogLevel: Sendable {

@@ -27,7 +27,7 @@ public final class MilterServer: Sendable {
 
     /// Opens the listening socket (so that privileges can be dropped afterwards).
     public func open() throws {
-        runtime.withLock { $0 = delegate }
+        runtimeDelegate = delegate
         let connection = try ListeningSocket.open(socket, backlog: 128)
         let description = makeDescription()
         guard smfi_register(description) == MI_SUCCESS else {
@@ -141,7 +141,10 @@ public final class MilterServer: Sendable {
 nonisolated(unsafe) let milterName: UnsafeMutablePointer<CChar> = strdup("smime-milter")
 
 /// The delegate the C callbacks call. Set once before `smfi_main` starts any thread.
-let runtime = Mutex<(any MilterDelegate)?>(nil)
+/// Written once in `open()`, before `run` starts libmilter's threads (thread creation orders
+/// the write before every read), and only read afterwards: no lock on the per-callback path,
+/// where a Mutex was contended by all worker threads (futex calls in the profile).
+nonisolated(unsafe) var runtimeDelegate: (any MilterDelegate)?
 
 /// Messages between end-of-message and its reply, for the drain at shutdown.
 let inFlight = Atomic<Int>(0)
@@ -168,5 +171,5 @@ extension MilterServer {
 }
 
 func currentDelegate() -> (any MilterDelegate)? {
-    runtime.withLock { $0 }
+    runtimeDelegate
 }

@@ -80,6 +80,12 @@ public struct Configuration: Sendable, Equatable {
     public var metricsListen: MetricsEndpoint?
     /// `SendmailCommand`: the local sendmail command used for report mail.
     public var sendmailCommand: String = "/usr/sbin/sendmail"
+    /// `SpoolThreshold`: bodies larger than this many bytes are spooled to a file.
+    public var spoolThreshold: Int = 8 << 20
+    /// `SpoolDirectory`: the private directory of the spool files.
+    public var spoolDirectory: String = Configuration.defaultSpoolDirectory
+    /// The default `SpoolDirectory`.
+    public static let defaultSpoolDirectory = "/var/tmp/smime-milter"
 
     /// A configuration with the given values; every omitted value is the documented default.
     public init(

@@ -59,6 +59,22 @@ extension ConfigurationKey {
             apply: { value, context, config in config.sendmailCommand = try context.path(value) },
             show: { $0.sendmailCommand }
         ),
+        ConfigurationKey(
+            name: "SpoolThreshold",
+            syntax: "BYTES[K|M|G]",
+            defaultValue: "8M",
+            doc: "Message bodies larger than this are collected in a spool file in SpoolDirectory instead of in memory (at least 1K).",
+            apply: { value, _, config in config.spoolThreshold = try ValueParsers.byteSize(value, minimum: 1024) },
+            show: { String($0.spoolThreshold) }
+        ),
+        ConfigurationKey(
+            name: "SpoolDirectory",
+            syntax: "PATH",
+            defaultValue: Configuration.defaultSpoolDirectory,
+            doc: "The private directory for spool files (created with mode 0700, must be the milter user's own and not open to others); each file is removed when its message ends or aborts, or the connection closes.",
+            apply: { value, context, config in config.spoolDirectory = try context.path(value) },
+            show: { $0.spoolDirectory }
+        ),
     ]
 }
 

@@ -32,8 +32,11 @@ public struct MessageContext: Sendable {
     public var recipients: [String]
     /// The message's header fields in order, values exactly as received.
     public var fields: [HeaderField]
-    /// The message body with CRLF line ends.
+    /// The message body with CRLF line ends (empty while `bodyFile` holds it).
     public var body: [UInt8]
+    /// A large body that stayed in the milter's spool file. The signing path can stream it
+    /// (`SigningPolicy`); every other path calls `loadingBody()` first.
+    public var bodyFile: BodyFile?
 
     public init(
         queueID: String? = nil, connection: ConnectionInfo, saslLogin: String? = nil,
@@ -46,5 +49,14 @@ public struct MessageContext: Sendable {
         self.recipients = recipients
         self.fields = fields
         self.body = body
+    }
+
+    /// This context with the body in `body`: read from `bodyFile` when there is one.
+    public func loadingBody() throws -> MessageContext {
+        guard let file = bodyFile else { return self }
+        var loaded = self
+        loaded.body = try file.readAll()
+        loaded.bodyFile = nil
+        return loaded
     }
 }

@@ -29,7 +29,12 @@ public struct MessagePolicy: Sendable {
             let why = configuration.trustAnchors == nil ? "TrustAnchors is not set" : "no verifier is available"
             return PolicyOutcome(decision: .skipped(reason: "inbound, not verified: \(why)"))
         }
-        return verification.evaluate(message, now: now)
+        // Verification needs the body in memory (only signing streams a spooled one).
+        do {
+            return verification.evaluate(try message.loadingBody(), now: now)
+        } catch {
+            return PolicyOutcome(decision: .error(reason: "\(error)"), action: .tempfail(reason: "\(error)"))
+        }
     }
 }
 

@@ -19,6 +19,9 @@ public enum MessageEdit: Sendable, Equatable {
     case changeField(name: String, occurrence: Int, value: String)
     /// Replace the body (CRLF line ends).
     case replaceBody([UInt8])
+    /// Replace the body with `head`, the bytes of `file`, then `tail` (a large body signed from
+    /// the spool file without loading it).
+    case replaceBodyFromFile(head: [UInt8], file: BodyFile, tail: [UInt8])
 }
 
 /// What the policy decided about one message, for the log line and the metrics.
@@ -142,6 +145,8 @@ public enum MessageEditor {
                 added.append(HeaderField(name: name, value: value))
             case let .replaceBody(b):
                 newBody = b
+            case let .replaceBodyFromFile(head, file, tail):
+                newBody = head + ((try? file.readAll()) ?? []) + tail
             }
         }
         var out: [HeaderField] = []

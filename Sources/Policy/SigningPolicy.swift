@@ -38,7 +38,15 @@ public struct SigningPolicy: Sendable {
         }
         let outcome = PolicyOutcome(decision: .skipped(reason: ""), fromAddress: fromAddress, details: [("origin", origin)])
         if SignableEntity.isAlreadySigned(fields: message.fields) {
-            return alreadySigned(message, fromAddress: fromAddress, outcome: outcome, now: now)
+            // Checking the client's signature needs the body in memory.
+            do {
+                return alreadySigned(try message.loadingBody(), fromAddress: fromAddress, outcome: outcome, now: now)
+            } catch {
+                var failed = outcome
+                failed.decision = .error(reason: "\(error)")
+                if configuration.onError == .tempfail { failed.action = .tempfail(reason: "\(error)") }
+                return failed
+            }
         }
         return sign(message, fromAddress: fromAddress, outcome: outcome, now: now)
     }
@@ -168,6 +176,11 @@ public struct SigningPolicy: Sendable {
     /// Content-* fields of the multipart/signed go.
     func signingEdits(_ message: MessageContext, identity: SigningIdentity, form: SignatureForm,
                       replacing layer: SignatureLayer? = nil) throws -> [MessageEdit] {
+        if layer == nil, let file = message.bodyFile,
+           let edits = try streamingSigningEdits(message, file: file, identity: identity, form: form) {
+            return edits
+        }
+        let message = try message.loadingBody()
         let entity = try layer.map { try SignableEntity.make(fields: $0.unwrappedFields(message.fields), body: $0.innerBody) }
             ?? SignableEntity.make(fields: message.fields, body: message.body)
         var edits: [MessageEdit] = []
@@ -182,7 +195,8 @@ public struct SigningPolicy: Sendable {
         switch form {
         case .detached:
             let signature = try CMSSigner.sign(content: entity.bytes, identity: identity, digest: configuration.digest, detached: true)
-            let signed = try SMIMEWriter.multipartSigned(entity: entity.bytes, signature: signature, digest: configuration.digest)
+            // The entity's bytes become the new body in place: no further copy of a large message.
+            let signed = SMIMEWriter.multipartSigned(consuming: (consume entity).bytes, signature: signature, digest: configuration.digest)
             edits.append(.addField(name: "Content-Type", value: HeaderFolding.fold(" " + signed.contentType)))
             edits.append(.replaceBody(signed.body))
         case .opaque:
@@ -197,6 +211,56 @@ public struct SigningPolicy: Sendable {
     }
 }
 
+extension SigningPolicy {
+    /// The edits for a body that stays in its spool file, when the 7-bit conversion would keep
+    /// it byte for byte (`VerbatimBodyScanner`) and the form is detached: the entity is the
+    /// converted top-level header followed by the file, hashed and written back piece by piece,
+    /// so the body is never held in memory. Nil when the message needs the in-memory path.
+    func streamingSigningEdits(_ message: MessageContext, file: BodyFile, identity: SigningIdentity,
+                               form: SignatureForm) throws -> [MessageEdit]? {
+        guard form == .detached else { return nil }
+        let header = try SignableEntity.make(fields: message.fields, body: [])
+        let boundary = SMIMEWriter.randomBoundary()
+        var scanner = VerbatimBodyScanner(fields: message.fields, needle: Array(boundary.utf8))
+        try file.forEachPiece { scanner.feed($0) }
+        let scan = scanner.finish()
+        guard scan.verbatim else { return nil }
+        if scan.containsNeedle || header.bytes.contains(Array(boundary.utf8)) {
+            // Practically impossible (32 random characters); a second one is checked by the
+            // in-memory path rather than by another pass here.
+            return nil
+        }
+        let signature = try CMSSigner.sign(identity: identity, digest: configuration.digest, detached: true) { write in
+            try header.bytes.withUnsafeBytes { try write($0) }
+            try file.forEachPiece { try write($0) }
+        }
+        let frame = SMIMEWriter.multipartSignedFrame(boundary: boundary, signature: signature, digest: configuration.digest)
+        var edits: [MessageEdit] = []
+        for (name, occurrence) in SignatureLayer.contentFieldOccurrences(message.fields).reversed() {
+            edits.append(.deleteField(name: name, occurrence: occurrence))
+        }
+        if !message.fields.contains(where: { $0.name.caseInsensitiveCompare("MIME-Version") == .orderedSame }) {
+            edits.append(.addField(name: "MIME-Version", value: " 1.0"))
+        }
+        edits.append(.addField(name: "Content-Type", value: HeaderFolding.fold(" " + frame.contentType)))
+        edits.append(.replaceBodyFromFile(head: frame.head + header.bytes, file: file, tail: frame.tail))
+        return edits
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// Whether `needle` occurs in the array.
+    fileprivate func contains(_ needle: [UInt8]) -> Bool {
+        guard let first = needle.first, needle.count <= count else { return false }
+        var i = 0
+        while i <= count - needle.count {
+            if self[i] == first, self[i..<(i + needle.count)].elementsEqual(needle) { return true }
+            i += 1
+        }
+        return false
+    }
+}
+
 /// A short reason, for `Result` failures that end in a log line.
 public struct Reason: Error, Sendable, CustomStringConvertible {
     public let description: String
@@ -207,7 +271,7 @@ public struct Reason: Error, Sendable, CustomStringConvertible {
 /// "\n\t", the form Postfix stores without a stray CR.
 enum HeaderFolding {
     static func fold(_ value: String, nameLength: Int = 12) -> String {
-        let pieces = value.components(separatedBy: "; ")
+        let pieces = value.split(separator: "; ", omittingEmptySubsequences: false)
         var out = ""
         var lineLength = nameLength + 1
         for (i, text) in pieces.enumerated() {

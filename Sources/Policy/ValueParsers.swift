@@ -12,6 +12,25 @@ enum ValueParsers {
     }
 
     /// Permission bits in octal (`0660`, `660`), at most 0777.
+    /// A size in bytes with an optional K, M or G suffix (1024-based), at least `minimum`.
+    static func byteSize(_ text: some StringProtocol, minimum: Int) throws -> Int {
+        var digits = Substring(text)
+        var factor = 1
+        switch digits.last {
+        case "K", "k": factor = 1 << 10
+        case "M", "m": factor = 1 << 20
+        case "G", "g": factor = 1 << 30
+        default: break
+        }
+        if factor > 1 { digits = digits.dropLast() }
+        guard let n = Int(digits), n >= 0, n <= Int(Int32.max) else {
+            throw ValueProblem("expected a size in bytes, with an optional K, M or G suffix")
+        }
+        let (bytes, overflow) = n.multipliedReportingOverflow(by: factor)
+        guard !overflow, bytes >= minimum else { throw ValueProblem("expected a size of at least \(minimum) bytes") }
+        return bytes
+    }
+
     static func octalMode(_ text: some StringProtocol) throws -> UInt32 {
         guard (1...4).contains(text.count), text.allSatisfy({ ("0"..."7").contains($0) }),
               let value = UInt32(text, radix: 8) else {

@@ -39,19 +39,74 @@ public enum SMIMEWriter {
             chosen = makeBoundary(avoiding: entity)
         }
         let contentType = "multipart/signed; protocol=\"application/pkcs7-signature\"; micalg=\(digest.micalg); boundary=\"\(chosen)\""
-        var body: [UInt8] = []
-        body.reserveCapacity(entity.count + signature.count * 4 / 3 + 512)
-        let delimiter = "--" + chosen
-        body += Array((preamble + "\r\n\r\n" + delimiter + "\r\n").utf8)
-        body += entity
-        body += Array(("\r\n" + delimiter + "\r\n"
+        return (contentType, wrap(entity, signature: signature, boundary: chosen))
+    }
+
+    /// Like `multipartSigned(entity:signature:digest:boundary:)` with a random boundary, but builds
+    /// the body in the storage of `entity` when the caller passes its only reference and it has
+    /// room (`SignableEntity` reserves it): a large message is then not copied once more.
+    public static func multipartSigned(consuming entity: consuming [UInt8], signature: [UInt8],
+                                       digest: DigestAlgorithm) -> (contentType: String, body: [UInt8]) {
+        let chosen = makeBoundary(avoiding: entity)
+        let contentType = "multipart/signed; protocol=\"application/pkcs7-signature\"; micalg=\(digest.micalg); boundary=\"\(chosen)\""
+        return (contentType, wrap(entity, signature: signature, boundary: chosen))
+    }
+
+    /// Part 1 (`entity`, verbatim), the signature part and the delimiters around them.
+    private static func wrap(_ entity: consuming [UInt8], signature: [UInt8], boundary: String) -> [UInt8] {
+        let frame = frame(boundary: boundary, signature: signature)
+        var body = entity
+        body.reserveCapacity(body.count + frame.head.count + frame.tail.count)
+        body.insert(contentsOf: frame.head, at: 0)
+        body.append(contentsOf: frame.tail)
+        return body
+    }
+
+    /// The multipart/signed body around an entity that is written separately (a large body
+    /// streamed from a file): the body is `head`, the signed entity's bytes, `tail`.
+    /// `boundary` must not occur in the entity (the caller checks, see `randomBoundary()`).
+    public static func multipartSignedFrame(boundary: String, signature: [UInt8], digest: DigestAlgorithm)
+        -> (contentType: String, head: [UInt8], tail: [UInt8]) {
+        let contentType = "multipart/signed; protocol=\"application/pkcs7-signature\"; micalg=\(digest.micalg); boundary=\"\(boundary)\""
+        let parts = frame(boundary: boundary, signature: signature)
+        return (contentType, parts.head, parts.tail)
+    }
+
+    /// A random boundary (`boundaryPrefix` and 32 random characters), not yet checked against
+    /// any entity.
+    public static func randomBoundary() -> String {
+        // Random bytes in a few 64-bit draws (each draw is a getrandom call, one per character
+        // was measurable); bytes of 248 and above are dropped so that `% 62` stays uniform.
+        var generator = SystemRandomNumberGenerator()
+        var out = Array(boundaryPrefix.utf8)
+        out.reserveCapacity(out.count + 32)
+        var chosen = 0
+        while chosen < 32 {
+            var draw = generator.next()
+            for _ in 0..<8 where chosen < 32 {
+                let byte = UInt8(truncatingIfNeeded: draw)
+                draw >>= 8
+                guard byte < 248 else { continue }
+                out.append(boundaryAlphabet[Int(byte % 62)])
+                chosen += 1
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    private static let boundaryAlphabet = Array("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".utf8)
+
+    private static func frame(boundary: String, signature: [UInt8]) -> (head: [UInt8], tail: [UInt8]) {
+        let delimiter = "--" + boundary
+        let head = Array((preamble + "\r\n\r\n" + delimiter + "\r\n").utf8)
+        var tail = Array(("\r\n" + delimiter + "\r\n"
             + "Content-Type: application/pkcs7-signature; name=\"smime.p7s\"\r\n"
             + "Content-Transfer-Encoding: base64\r\n"
             + "Content-Disposition: attachment; filename=\"smime.p7s\"\r\n"
             + "\r\n").utf8)
-        body += base64Lines(signature)
-        body += Array(("\r\n" + delimiter + "--\r\n").utf8)
-        return (contentType, body)
+        tail += base64Lines(signature)
+        tail += Array(("\r\n" + delimiter + "--\r\n").utf8)
+        return (head, tail)
     }
 
     /// The header values and body of an opaque signed message (application/pkcs7-mime
@@ -72,12 +127,9 @@ public enum SMIMEWriter {
 
     /// A random boundary that does not occur in `entity`.
     static func makeBoundary(avoiding entity: [UInt8]) -> String {
-        let alphabet = Array("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
-        var generator = SystemRandomNumberGenerator()
         while true {
             // 32 characters of 62: a collision is practically impossible, but check anyway.
-            let tail = String((0..<32).map { _ in alphabet[Int(generator.next(upperBound: UInt(alphabet.count)))] })
-            let candidate = boundaryPrefix + tail
+            let candidate = randomBoundary()
             if !contains(entity, Array(candidate.utf8)) { return candidate }
         }
     }

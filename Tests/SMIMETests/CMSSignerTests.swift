@@ -107,4 +107,25 @@ struct CMSSignerTests {
         #expect(!der.isEmpty)
         #expect(try OpenSSLVerifier.print(der: der).contains("signedAttrs:"))
     }
+
+    @Test(arguments: ["alice", "bob"])
+    func contentWrittenInPiecesSignsLikeTheWhole(signer: String) throws {
+        let pki = try TestPKI.get()
+        let identity = try pki.identity(signer)
+        let content = Samples.text + Array(repeating: UInt8(ascii: "x"), count: 5000)
+        let der = try CMSSigner.sign(identity: identity, digest: .sha256, detached: true) { write in
+            var offset = 0
+            for size in [0, 1, 7, 4096, 100_000] where offset < content.count {
+                let end = min(offset + size, content.count)
+                try content[offset..<end].withUnsafeBytes { try write($0) }
+                offset = end
+            }
+            try content[offset...].withUnsafeBytes { try write($0) }
+        }
+        let verifier = CMSVerifier(trust: try TrustStore(anchors: [pki.rootPEM]))
+        #expect(verifier.verify(signedData: der, detachedContent: content, at: Date()).status == .verified)
+        var other = content
+        other[other.count - 1] = UInt8(ascii: "y")
+        #expect(verifier.verify(signedData: der, detachedContent: other, at: Date()).status == .contentAltered)
+    }
 }
