@@ -19,6 +19,19 @@ public enum CMSSigner {
     ///   SMIMECapabilities (OpenSSL's defaults) and ESS signingCertificateV2.
     public static func sign(content: [UInt8], identity: SigningIdentity, digest: DigestAlgorithm,
                             detached: Bool) throws -> [UInt8] {
+        try sign(identity: identity, digest: digest, detached: detached) { write in
+            try content.withUnsafeBytes { try write($0) }
+        }
+    }
+
+    /// Signs content that is written piece by piece (a large spooled body) and returns the
+    /// DER-encoded ContentInfo(SignedData), exactly as `sign(content:...)` would for the
+    /// concatenated pieces: OpenSSL hashes each piece as it comes (what `CMS_final` does).
+    ///
+    /// - Parameter writeContent: called once with a `write` function; it passes the content in
+    ///   order. `write` throws when OpenSSL refuses a piece.
+    public static func sign(identity: SigningIdentity, digest: DigestAlgorithm, detached: Bool,
+                            writeContent: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws -> [UInt8] {
         ERR_clear_error()
         if let required = identity.requiredDigest, required != digest {
             throw SMIMEError(.signingFailed, "\(identity.keyDescription) signatures use \(required.rawValue), "
@@ -39,46 +52,13 @@ public enum CMSSigner {
         guard CMS_add1_signer(cms, identity.certificate, identity.privateKey, md, flags | UInt32(CMS_CADES)) != nil else {
             throw failure("cannot add the signer \(identity.name)")
         }
-        let finished = try OpenSSL.withMemoryBIO(content) { bio in
-            CMS_final(cms, bio, nil, flags) == 1
-        }
-        guard finished else {
-            throw failure("cannot sign with \(identity.name) (\(identity.keyDescription), \(digest.rawValue))")
-        }
-        return try encode(cms)
-    }
-
-    /// Signs content that is written piece by piece (a large spooled body) and returns the
-    /// DER-encoded ContentInfo(SignedData), exactly as `sign(content:...)` would for the
-    /// concatenated pieces: OpenSSL hashes each piece as it comes (what `CMS_final` does).
-    ///
-    /// - Parameter writeContent: called once with a `write` function; it passes the content in
-    ///   order. `write` throws when OpenSSL refuses a piece.
-    public static func sign(identity: SigningIdentity, digest: DigestAlgorithm, detached: Bool,
-                            writeContent: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws -> [UInt8] {
-        ERR_clear_error()
-        if let required = identity.requiredDigest, required != digest {
-            throw SMIMEError(.signingFailed, "\(identity.keyDescription) signatures use \(required.rawValue), "
-                             + "not \(digest.rawValue) (RFC 8419)")
-        }
-        var flags = UInt32(CMS_PARTIAL | CMS_BINARY)
-        if detached { flags |= UInt32(CMS_DETACHED) }
-        guard let cms = CMS_sign(nil, nil, identity.chain, nil, flags) else {
-            throw failure("cannot create the SignedData")
-        }
-        defer { CMS_ContentInfo_free(cms) }
-        guard let md = digest.evpMD else {
-            throw failure("digest \(digest.rawValue) is not available")
-        }
-        guard CMS_add1_signer(cms, identity.certificate, identity.privateKey, md, flags | UInt32(CMS_CADES)) != nil else {
-            throw failure("cannot add the signer \(identity.name)")
-        }
         guard let bio = CMS_dataInit(cms, nil) else { throw failure("cannot start the content of the SignedData") }
         defer { BIO_free_all(bio) }
         try writeContent { piece in
+            guard let base = piece.baseAddress else { return }
             var offset = 0
             while offset < piece.count {
-                let n = BIO_write(bio, piece.baseAddress! + offset, Int32(clamping: piece.count - offset))
+                let n = BIO_write(bio, base + offset, Int32(clamping: piece.count - offset))
                 guard n > 0 else { throw failure("cannot hash the content") }
                 offset += Int(n)
             }
