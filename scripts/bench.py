@@ -28,8 +28,6 @@ import os
 import platform
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,7 +36,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
+sys.path.insert(0, str(REPO / "Tests" / "integration"))
 import bench_chart  # noqa: E402
+import rig as rigmod  # noqa: E402  (the private-Postfix rig and its process helpers)
 
 PKI_SCRIPT = REPO / "Tests" / "fixtures" / "make_test_pki.py"
 CMD_TIMEOUT = 600
@@ -48,40 +48,9 @@ def log(msg: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_listening(endpoint: str, proc: subprocess.Popen, what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with {proc.returncode}")
-        try:
-            if endpoint.startswith("unix:"):
-                with socket.socket(socket.AF_UNIX) as s:
-                    s.connect(endpoint[5:])
-            else:
-                port, host = endpoint[5:].split("@")
-                with socket.create_connection((host, int(port)), timeout=1):
-                    pass
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{what} is not listening on {endpoint}")
-
-
-def stop(proc: subprocess.Popen | None) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=5)
+free_port = rigmod.free_port
+wait_listening = rigmod.wait_listening
+stop = rigmod.terminate
 
 
 # ---------------------------------------------------------------------------------------------
@@ -318,13 +287,6 @@ class Bench:
     # -- 4. end to end ---------------------------------------------------------------------------
     def end_to_end(self) -> list[dict]:
         results: list[dict] = []
-        rig_dir = Path(os.environ.get("SMIME_RIG_DIR", REPO / "Tests" / "integration"))
-        if not (rig_dir / "rig.py").exists():
-            self.notes.append("end to end: Tests/integration/rig.py (the Postfix rig) is not in this checkout; "
-                              "set SMIME_RIG_DIR to a folder that has it.")
-            return results
-        sys.path.insert(0, str(rig_dir))
-        import rig as rigmod  # noqa: E402
         settings = rigmod.MilterSettings(signing_table="alice@example.com alice detached\nbob@example.com bob detached\n",
                                          sender_map=None, extra="LogLevel warning")
         r = rigmod.Rig(milter_bin=self.milter_bin, milter_settings=settings, base_dir=str(self.work))

@@ -32,9 +32,7 @@ extension ConfigurationKey {
             defaultValue: "none",
             doc: "File of senders known to sign all their mail, one address or @domain per line with # comments; their mail without a passing signature gets OnMissingSignature.",
             apply: { value, context, config in
-                let path = try context.path(value)
-                let contents = try context.readFile(path, for: "RequireSignature")
-                config.requireSignature = try RequiredSigners.parse(contents: contents, file: path)
+                config.requireSignature = try context.table(value, for: "RequireSignature") as RequiredSigners
             },
             show: { $0.requireSignature?.file }
         ),

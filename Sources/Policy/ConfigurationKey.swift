@@ -17,13 +17,18 @@ struct KeyContext: Sendable {
         try ValueParsers.path(value, relativeTo: directory)
     }
 
-    /// The whole text of a file a key refers to; an unreadable file is an error at this line.
-    func readFile(_ path: String, for key: String) throws -> String {
+    /// The table file a key names (`value`, resolved against the configuration's directory),
+    /// parsed; an unreadable file is an error at this key's line, a bad line an error at the
+    /// table's own line.
+    func table<Table: TableFile>(_ value: String, for key: String) throws -> Table {
+        let path = try path(value)
+        let contents: String
         do {
-            return try TextFile.readText(path: path)
+            contents = try TextFile.readText(path: path)
         } catch let problem as ValueProblem {
             throw failure("\(key): \(problem.reason)")
         }
+        return try Table.parse(contents: contents, file: path)
     }
 }
 
@@ -116,9 +121,7 @@ public struct ConfigurationKey: Sendable {
             apply: { value, context, config in
                 if value.hasPrefix("/") || value.hasPrefix("./") || value.hasPrefix("../") || value.lowercased().hasPrefix("file:") {
                     let name = value.lowercased().hasPrefix("file:") ? String(value.dropFirst(5)) : value
-                    let path = try context.path(name)
-                    let contents = try context.readFile(path, for: "InternalHosts")
-                    config.internalHosts = try NetworkList.parse(contents: contents, file: path)
+                    config.internalHosts = try context.table(name, for: "InternalHosts")
                 } else {
                     let list = value.lowercased().hasPrefix("csl:") ? String(value.dropFirst(4)) : value
                     do {
@@ -146,9 +149,7 @@ public struct ConfigurationKey: Sendable {
             defaultValue: "none",
             doc: "File of rules choosing the identity and form per sender, one per line: PATTERN IDENTITY [detached|opaque] or PATTERN skip, with PATTERN user@domain, *@domain, *@*.domain or *; the first matching line wins.",
             apply: { value, context, config in
-                let path = try context.path(value)
-                let contents = try context.readFile(path, for: "SigningTable")
-                config.signingTable = try SigningTable.parse(contents: contents, file: path)
+                config.signingTable = try context.table(value, for: "SigningTable") as SigningTable
             },
             show: { $0.signingTable?.file }
         ),
@@ -158,9 +159,7 @@ public struct ConfigurationKey: Sendable {
             defaultValue: "none",
             doc: "File saying who may use which From address, one entry per line: ADDRESS-or-@DOMAIN LOGIN[,LOGIN...] (like Postfix's smtpd_sender_login_maps); names are SASL logins, or envelope senders for mail without SASL login.",
             apply: { value, context, config in
-                let path = try context.path(value)
-                let contents = try context.readFile(path, for: "SenderMap")
-                config.senderMap = try SenderMap.parse(contents: contents, file: path)
+                config.senderMap = try context.table(value, for: "SenderMap") as SenderMap
             },
             show: { $0.senderMap?.file }
         ),

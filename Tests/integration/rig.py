@@ -251,6 +251,39 @@ class Sink:
         return [d for d in self.all() if any(r.lower().startswith(want) for r in d.rcpts)]
 
 
+def wait_listening(endpoint: str, proc: subprocess.Popen, what: str, timeout: float = 30) -> None:
+    """Wait (bounded) until `proc` accepts connections on a milter endpoint,
+    `inet:PORT@HOST` or `unix:PATH`; fail at once if it exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RigError(f"{what} exited with {proc.returncode}")
+        try:
+            if endpoint.startswith("unix:"):
+                with socket.socket(socket.AF_UNIX) as s:
+                    s.connect(endpoint[5:])
+            else:
+                port, host = endpoint[5:].split("@")
+                with socket.create_connection((host, int(port)), timeout=1):
+                    pass
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RigError(f"{what} is not listening on {endpoint}")
+
+
+def terminate(proc: subprocess.Popen | None, timeout: float = 20) -> None:
+    """SIGTERM a process that is not in a session of its own, wait bounded, then SIGKILL."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
+
+
 def stop_process(proc: subprocess.Popen | None, timeout: float = 15) -> None:
     """SIGTERM the process (its own session), wait bounded, then SIGKILL."""
     if proc is None or proc.poll() is not None:

@@ -17,10 +17,11 @@ import struct
 import subprocess
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 import pytest
+
+import rig as rigmod
 
 REPO = Path(__file__).resolve().parents[2]
 PKI_SCRIPT = REPO / "Tests" / "fixtures" / "make_test_pki.py"
@@ -58,48 +59,13 @@ def workdir():
     shutil.rmtree(d, ignore_errors=True)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_for(endpoint: str, proc: subprocess.Popen, what: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"{what} exited with {proc.returncode}")
-        try:
-            if endpoint.startswith("unix:"):
-                with socket.socket(socket.AF_UNIX) as s:
-                    s.connect(endpoint[5:])
-            else:
-                port, host = endpoint[5:].split("@")
-                with socket.create_connection((host, int(port)), timeout=1):
-                    pass
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"{what} did not listen on {endpoint}")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-
-
 @pytest.fixture(scope="module", params=["inet", "unix"])
 def milter(request, binaries, workdir):
     """smime-milter signing for alice (RSA) and bob (ECDSA), on an inet or a unix socket."""
     milter_bin, _ = binaries
     d = workdir / request.param
     d.mkdir()
-    endpoint = f"inet:{_free_port()}@127.0.0.1" if request.param == "inet" else f"unix:{d / 'milter.sock'}"
+    endpoint = f"inet:{rigmod.free_port()}@127.0.0.1" if request.param == "inet" else f"unix:{d / 'milter.sock'}"
     (d / "signing.table").write_text("alice@example.com alice detached\nbob@example.com bob detached\n")
     (d / "milter.conf").write_text(
         f"Socket {endpoint}\nSocketMode 0600\nMode s\nInternalHosts 127.0.0.1\n"
@@ -108,10 +74,10 @@ def milter(request, binaries, workdir):
     proc = subprocess.Popen([str(milter_bin), "run", "--config", str(d / "milter.conf")],
                             stdout=log, stderr=log, stdin=subprocess.DEVNULL)
     try:
-        _wait_for(endpoint, proc, "smime-milter")
+        rigmod.wait_listening(endpoint, proc, "smime-milter")
         yield endpoint, proc.pid, d
     finally:
-        _stop(proc)
+        rigmod.terminate(proc)
         log.close()
 
 
@@ -188,7 +154,7 @@ def test_accept_all_milter_passes_messages_unchanged(binaries, workdir):
     proc = subprocess.Popen([str(load_bin), "--serve-accept-all", endpoint], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
-        _wait_for(endpoint, proc, "milter-load --serve-accept-all")
+        rigmod.wait_listening(endpoint, proc, "milter-load --serve-accept-all")
         rc, out, fields = _load(load_bin, "--socket", endpoint, "--mode", "pass-through",
                                 "--concurrency", "3", "--messages", "300", "--size", "70K",
                                 "--messages-per-connection", "10", "--save", str(workdir / "pass"),
@@ -200,7 +166,7 @@ def test_accept_all_milter_passes_messages_unchanged(binaries, workdir):
         assert b"Content-Type: text/plain; charset=us-ascii\r\n" in saved
         assert len(saved) >= 70 * 1024 - 100
     finally:
-        _stop(proc)
+        rigmod.terminate(proc)
 
 
 class _BadMilter:
