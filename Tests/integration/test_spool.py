@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from test_load import PKI_SCRIPT, _binary, _free_port, _load, _stop, _verify, _wait_for
+import rig as rigmod
+from test_load import PKI_SCRIPT, _binary, _load, _verify
 
 THRESHOLD = 64 * 1024
 
@@ -33,7 +34,7 @@ def setup(tmp_path_factory):
     d = tmp_path_factory.mktemp("spool")
     subprocess.run(["python3", str(PKI_SCRIPT), str(d / "pki")], check=True, timeout=120, stdout=subprocess.DEVNULL)
     spool = d / "spool"   # does not exist yet: the milter creates it on first use
-    endpoint = f"inet:{_free_port()}@127.0.0.1"
+    endpoint = f"inet:{rigmod.free_port()}@127.0.0.1"
     (d / "signing.table").write_text("alice@example.com alice detached\nbob@example.com bob detached\n")
     (d / "milter.conf").write_text(
         f"Socket {endpoint}\nMode s\nInternalHosts 127.0.0.1\n"
@@ -43,10 +44,10 @@ def setup(tmp_path_factory):
     proc = subprocess.Popen([str(milter_bin), "run", "--config", str(d / "milter.conf")],
                             stdout=log, stderr=log, stdin=subprocess.DEVNULL)
     try:
-        _wait_for(endpoint, proc, "smime-milter")
+        rigmod.wait_listening(endpoint, proc, "smime-milter")
         yield load_bin, endpoint, d, spool
     finally:
-        _stop(proc)
+        rigmod.terminate(proc)
         log.close()
 
 
