@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import MIME
 
 /// A message body held in a file (the milter's spool file) rather than in memory: a read-only
 /// view by file descriptor. Immutable; reads use `pread`, so it can be shared between threads.
@@ -11,21 +12,53 @@ public final class BodyFile: @unchecked Sendable, Equatable {
     }
 
     private let fd: Int32
-    /// The body's length in bytes.
+    /// The length in bytes of the body in the file (before any conversion).
     public let size: Int
+    /// When set, the pieces are the file's text body converted to its 7-bit signed form.
+    private let converter: StreamingTextConverter?
 
     /// Takes ownership of `fd` (closed on deinit); the body is its first `size` bytes.
     public init(fd: Int32, size: Int) {
         self.fd = fd
         self.size = max(size, 0)
+        self.converter = nil
+    }
+
+    private init(fd: Int32, size: Int, converter: StreamingTextConverter) {
+        self.fd = fd
+        self.size = size
+        self.converter = converter
+    }
+
+    /// A view of the same file whose pieces are the body converted by `converter` (after its
+    /// pass 1), a run of whole lines at a time: a large 8-bit text body is signed and written
+    /// back without being held, converted, in memory.
+    public func convertingText(with converter: StreamingTextConverter) throws -> BodyFile {
+        let copy = dup(fd)
+        guard copy >= 0 else { throw ReadError(description: "cannot reopen the spooled body: " + String(cString: strerror(errno))) }
+        return BodyFile(fd: copy, size: size, converter: converter)
     }
 
     deinit { close(fd) }
 
     public static func == (a: BodyFile, b: BodyFile) -> Bool { a === b }
 
-    /// Calls `body` with consecutive pieces of at most `pieceSize` bytes, in order.
+    /// Calls `body` with consecutive pieces of the body, in order: of at most `pieceSize` bytes,
+    /// or for a converting view, the converted form of runs of whole lines.
     public func forEachPiece(pieceSize: Int = 1 << 20, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        guard let converter else { return try forEachFilePiece(pieceSize: pieceSize, body) }
+        var runs = LineRuns()
+        func emit(_ run: UnsafeRawBufferPointer) throws {
+            try converter.convert(run).withUnsafeBytes { try body($0) }
+        }
+        try forEachFilePiece(pieceSize: pieceSize) { try runs.feed($0, emit) }
+        try runs.finish(emit)
+        // Pass 1 turned away a body with a line too long to carry, so this cannot happen; if it
+        // did, the output would not be what was signed.
+        guard !runs.cutALine else { throw ReadError(description: "the spooled body changed between passes") }
+    }
+
+    private func forEachFilePiece(pieceSize: Int, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(pieceSize, 4096), alignment: 16)
         defer { buffer.deallocate() }
         var offset = 0

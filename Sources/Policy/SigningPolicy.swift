@@ -219,20 +219,11 @@ extension SigningPolicy {
     func streamingSigningEdits(_ message: MessageContext, file: BodyFile, identity: SigningIdentity,
                                form: SignatureForm) throws -> [MessageEdit]? {
         guard form == .detached else { return nil }
-        let header = try SignableEntity.make(fields: message.fields, body: [])
         let boundary = SMIMEWriter.randomBoundary()
-        var scanner = VerbatimBodyScanner(fields: message.fields, needle: Array(boundary.utf8))
-        try file.forEachPiece { scanner.feed($0) }
-        let scan = scanner.finish()
-        guard scan.verbatim else { return nil }
-        if scan.containsNeedle || header.bytes.contains(Array(boundary.utf8)) {
-            // Practically impossible (32 random characters); a second one is checked by the
-            // in-memory path rather than by another pass here.
-            return nil
-        }
+        guard let (header, body) = try streamableEntity(message, file: file, boundary: boundary) else { return nil }
         let signature = try CMSSigner.sign(identity: identity, digest: configuration.digest, detached: true) { write in
-            try header.bytes.withUnsafeBytes { try write($0) }
-            try file.forEachPiece { try write($0) }
+            try header.withUnsafeBytes { try write($0) }
+            try body.forEachPiece { try write($0) }
         }
         let frame = SMIMEWriter.multipartSignedFrame(boundary: boundary, signature: signature, digest: configuration.digest)
         var edits: [MessageEdit] = []
@@ -243,8 +234,45 @@ extension SigningPolicy {
             edits.append(.addField(name: "MIME-Version", value: " 1.0"))
         }
         edits.append(.addField(name: "Content-Type", value: HeaderFolding.fold(" " + frame.contentType)))
-        edits.append(.replaceBodyFromFile(head: frame.head + header.bytes, file: file, tail: frame.tail))
+        edits.append(.replaceBodyFromFile(head: frame.head + header, file: body, tail: frame.tail))
         return edits
+    }
+
+    /// The signable entity of a spooled body as its header and a body read from the file:
+    /// the file as it is when the 7-bit conversion keeps it (`VerbatimBodyScanner`), or a
+    /// converting view for a single-part text body (`StreamingTextConverter`: 8-bit text,
+    /// long lines and the like become quoted-printable a run of lines at a time). Nil when
+    /// neither applies, or when the boundary occurs in the entity (practically impossible with
+    /// 32 random characters; the in-memory path then chooses another).
+    private func streamableEntity(_ message: MessageContext, file: BodyFile,
+                                  boundary: String) throws -> (header: [UInt8], body: BodyFile)? {
+        let needle = Array(boundary.utf8)
+        var scanner = VerbatimBodyScanner(fields: message.fields, needle: needle)
+        try file.forEachPiece { scanner.feed($0) }
+        let scan = scanner.finish()
+        if scan.verbatim {
+            let header = try SignableEntity.make(fields: message.fields, body: []).bytes
+            guard !scan.containsNeedle, !header.contains(needle) else { return nil }
+            return (header, file)
+        }
+        guard var converter = StreamingTextConverter(fields: message.fields) else { return nil }
+        var runs = LineRuns()
+        var boundaryInText = false
+        func scanRun(_ run: UnsafeRawBufferPointer) {
+            converter.scan(run)
+            // Runs hold whole lines and a boundary holds no line break: no occurrence straddles two.
+            if !boundaryInText { boundaryInText = Array(run).contains(needle) }
+        }
+        try file.forEachPiece { piece in runs.feed(piece, scanRun) }
+        runs.finish(scanRun)
+        guard !runs.cutALine else { return nil }
+        let header = try converter.header()
+        // The converted body cannot hold the boundary unless the text does: CRLF completion
+        // adds only line breaks, and quoted-printable writes "=" only before two hex digits or
+        // a line break, never before the "_" that follows "=" in our boundaries.
+        let found = boundaryInText || header.contains(needle)
+        let body = try file.convertingText(with: converter)
+        return found ? nil : (header, body)
     }
 }
 

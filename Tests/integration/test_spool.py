@@ -157,12 +157,23 @@ def _large_message(kind: str) -> bytes:
                 b"--XYZ\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
                 + attachment + b"--XYZ--\r\n")
         return (head + 'Content-Type: multipart/mixed; boundary="XYZ"\r\n\r\n').encode() + body
-    # 8-bit text: the conversion to quoted-printable needs the body in memory.
+    if kind == "multipart-eightbit":
+        # An 8-bit part inside a multipart: converted in memory (only a single text part streams).
+        text = "caf\u00e9 in a part\r\n".encode() * 6000
+        body = (b"--XYZ\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+                + text + b"--XYZ--\r\n")
+        return (head + 'Content-Type: multipart/mixed; boundary="XYZ"\r\n\r\n').encode() + body
+    if kind == "latin1":
+        # No charset stated, ISO-8859-1 bytes, "From " lines, trailing spaces and lines over
+        # 998 octets: converted to quoted-printable a run of lines at a time.
+        line = b"From the archive: d\xe9j\xe0 vu " + b"x" * 1100 + b" \r\n"
+        return (head + "Content-Type: text/plain\r\n\r\n").encode() + line * 150
+    # 8-bit UTF-8 text: converted to quoted-printable a run of lines at a time.
     body = "caf\u00e9 cr\u00e8me br\u00fbl\u00e9e, line of eight-bit text\r\n".encode() * 3000
     return (head + "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n").encode() + body
 
 
-@pytest.mark.parametrize("kind", ["multipart", "eightbit"])
+@pytest.mark.parametrize("kind", ["multipart", "eightbit", "latin1", "multipart-eightbit"])
 def test_spooled_messages_of_other_shapes_sign_and_verify(setup, kind):
     load_bin, endpoint, d, spool = setup
     source = d / f"{kind}.eml"
@@ -181,6 +192,13 @@ def test_spooled_messages_of_other_shapes_sign_and_verify(setup, kind):
     if kind == "multipart":
         assert b"\r\n--XYZ\r\nContent-Type: application/octet-stream" in content
         assert b"Z" * 76 in content
+    elif kind == "latin1":
+        header, _, text = content.partition(b"\r\n\r\n")
+        assert b"charset=unknown-8bit" in header and b"Content-Transfer-Encoding: quoted-printable" in header, header
+        assert text.startswith(b"=46rom the archive: d=E9j=E0 vu "), text[:100]
+        assert text.count(b"\r\n=46rom the archive: d=E9j=E0 vu ") == 149
+        assert all(len(line) <= 76 for line in text.split(b"\r\n"))
+        assert b"=20\r\n" in text
     else:
         assert b"Content-Transfer-Encoding: quoted-printable" in content
         assert b"caf=C3=A9" in content
