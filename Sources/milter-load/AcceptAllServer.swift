@@ -5,9 +5,12 @@ import Foundation
 
 /// A milter that accepts every message unchanged and does nothing else: the load generator's
 /// own ceiling is measured against it. It asks for every no-reply flag the MTA offers, so only
-/// negotiation and end-of-message are answered, as with smime-milter.
+/// negotiation and end-of-message are answered. With `answersSMTPSteps` it answers connect,
+/// HELO, MAIL, RCPT and DATA as smime-milter does, which an MTA writing with Nagle's algorithm
+/// on (Postfix over TCP) needs to avoid delayed-ACK stalls: the form for measuring the MTA's
+/// own cost of the milter protocol.
 enum AcceptAllServer {
-    static func serve(_ endpoint: Endpoint) throws -> Never {
+    static func serve(_ endpoint: Endpoint, answersSMTPSteps: Bool = false) throws -> Never {
         let domain: Int32
         if case let .unix(path) = endpoint { domain = AF_UNIX; unlink(path) } else { domain = AF_INET }
         let listener = socket(domain, Int32(SOCK_STREAM.rawValue), 0)
@@ -26,15 +29,17 @@ enum AcceptAllServer {
             if case .inet = endpoint {
                 setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
             }
-            let thread = Thread { serveConnection(Connection(fd: fd)) }
+            let thread = Thread { serveConnection(Connection(fd: fd), answersSMTPSteps: answersSMTPSteps) }
             thread.stackSize = 1 << 20
             thread.start()
         }
     }
 
-    private static func serveConnection(_ connection: Connection) {
-        let noReply = Wire.noReplyConnect | Wire.noReplyHelo | Wire.noReplyMail | Wire.noReplyRcpt
-            | Wire.noReplyData | Wire.noReplyUnknown | Wire.noReplyEOH | Wire.noReplyBody | Wire.noReplyHeader
+    private static func serveConnection(_ connection: Connection, answersSMTPSteps: Bool) {
+        let contentSteps = Wire.noReplyEOH | Wire.noReplyBody | Wire.noReplyHeader
+        let noReply = answersSMTPSteps ? contentSteps
+            : contentSteps | Wire.noReplyConnect | Wire.noReplyHelo | Wire.noReplyMail | Wire.noReplyRcpt
+                | Wire.noReplyData | Wire.noReplyUnknown
         var steps: UInt32 = 0
         do {
             while let packet = try connection.readPacket() {
@@ -42,7 +47,7 @@ enum AcceptAllServer {
                 switch packet.command {
                 case Wire.optionNegotiation:
                     let offered = Wire.readUInt32(packet.payload, at: 8) ?? 0
-                    steps = offered & (noReply | Wire.noHelo | Wire.noData | Wire.noUnknown)
+                    steps = offered & (noReply | Wire.noHelo | Wire.noUnknown | (answersSMTPSteps ? 0 : Wire.noData))
                     var payload: [UInt8] = []
                     Wire.appendUInt32(Wire.version, to: &payload)
                     Wire.appendUInt32(0, to: &payload)

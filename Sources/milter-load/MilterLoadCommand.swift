@@ -75,9 +75,12 @@ struct MilterLoadCommand: ParsableCommand {
     @Option(help: "Serve as a milter that accepts everything unchanged on this socket (runs until killed).")
     var serveAcceptAll: String?
 
+    @Flag(help: "With --serve-accept-all: answer connect, HELO, MAIL, RCPT and DATA as smime-milter does (for an MTA that writes with Nagle on), not only end-of-message.")
+    var answerSmtpSteps = false
+
     mutating func run() throws {
         if let serve = serveAcceptAll {
-            try AcceptAllServer.serve(try Endpoint.parse(serve))
+            try AcceptAllServer.serve(try Endpoint.parse(serve), answersSMTPSteps: answerSmtpSteps)
         }
         guard let socket else { throw ValidationError("--socket is required") }
         let endpoint = try Endpoint.parse(socket)
