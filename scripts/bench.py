@@ -558,8 +558,14 @@ def analysis(b: Bench, speed: dict, e2e: list[dict], micro: str = "") -> list[st
             + f". milter-load took another {ec['client_cpu_pct']}% of the two cores. The rest is per-message "
             "overhead: CMS_sign building the SignedData (certificate chain, signed attributes, DER), MIME "
             "canonicalisation and base64, Swift allocation and copies, and libmilter's thread hand-offs "
-            "(the kernel share of the profile below is mostly scheduler and futex work). The micro-benchmark "
-            "'CMS sign ECDSA P-256 2 KB' shows what the CMS call alone costs in-process, well above the raw signature.\n")
+            "(the kernel share of the profile below is mostly scheduler and futex work)"
+            + (f". The CMS call alone costs {cms:.0f} us in-process (micro-benchmark 'CMS sign ECDSA P-256 2 KB', p50)"
+               if (cms := micro_p50_us(micro, "CMS sign ECDSA P-256 2 KB")) else "")
+            + (f"; at 5,000 msg/s, with milter-load's share as measured, the milter would have {budget:.0f} us of "
+               "CPU per message for everything"
+               if ec.get("client_cpu_pct") and (budget := max(0.0, 200 - float(ec["client_cpu_pct"])) / 100 / 5000 * 1e6)
+               else "")
+            + ".\n")
     pt = R("pass-through-2K-inet-c8")
     if ec and pt and cpu_per_message_us(pt):
         L.append(
@@ -592,12 +598,23 @@ def analysis(b: Bench, speed: dict, e2e: list[dict], micro: str = "") -> list[st
     if rsa:
         per = cpu_per_message_us(rsa)
         ossl = 2 / speed["rsa_sign"] * 1e6 if speed.get("rsa_sign") else None
-        L.append(
-            f"**RSA signing rate.** {rsa['msg_per_s']} msg/s at concurrency 8 with {rsa['milter_cpu_pct']}% "
-            f"milter CPU ({per:.0f} us per message; the RSA-2048 signature is {ossl:.0f} us of one core by "
-            "openssl speed). When the milter's CPU is well under 200% the two cores were not all its own: "
-            "milter-load and, on this shared machine, other work ran beside it, which `openssl speed -multi 2` "
-            "(run alone at the start) did not have to share.\n")
+        pt_us = cpu_per_message_us(R("pass-through-2K-inet-c8"))
+        cms = micro_p50_us(micro, "CMS sign RSA-2048 2 KB")
+        text = (f"**RSA signing rate.** {rsa['msg_per_s']} msg/s at concurrency 8 with {rsa['milter_cpu_pct']}% "
+                f"milter CPU ({per:.0f} us per message; the RSA-2048 signature is {ossl:.0f} us of one core by "
+                "openssl speed)")
+        if pt_us and cms:
+            text += (f". Per message that is about {pt_us:.0f} us of protocol and collection (the pass-through row), "
+                     f"{cms:.0f} us for the CMS signature in-process (micro-benchmark p50, one thread) and "
+                     f"{max(per - pt_us - cms, 0):.0f} us for the rest (7-bit entity, base64, edits, scheduling of eight "
+                     "connections on two cores)")
+        if speed.get("rsa_sign") and rsa.get("client_cpu_pct"):
+            cores = max(0.0, 200 - float(rsa["client_cpu_pct"])) / 100
+            budget = cores / (0.85 * speed["rsa_sign"]) * 1e6   # us of milter CPU per message at the target
+            text += (f". milter-load itself took {rsa['client_cpu_pct']}% of a core; at 85% of `openssl speed "
+                     f"-multi 2` (which ran alone) the milter would have {budget:.0f} us of CPU per message for "
+                     f"everything, against {ossl:.0f} us for the RSA operation alone")
+        L.append(text + ".\n")
     big, big8 = R("sign-rsa-100M-inet-c1"), R("sign-rsa-100M-8bit-inet-c1")
     if big and big.get("milter_rss_growth_kb"):
         g = float(big["milter_rss_growth_kb"]) / 1024
