@@ -91,13 +91,15 @@ public struct LineRuns: Sendable {
             if carry.count > Self.maximumLine { cutALine = true; try flush(body) }
             return
         }
-        let head = UnsafeRawBufferPointer(rebasing: piece[...lastLF])
-        if carry.isEmpty {
-            try body(head)
-        } else {
-            carry.append(contentsOf: head)
+        var start = piece.startIndex
+        if !carry.isEmpty {
+            // Only the carried line's end is copied; the lines after it go out in place.
+            let firstLF = piece.firstIndex(of: Byte.lf)!   // there is one: lastLF
+            carry.append(contentsOf: piece[...firstLF])
             try flush(body)
+            start = firstLF + 1
         }
+        if start <= lastLF { try body(UnsafeRawBufferPointer(rebasing: piece[start...lastLF])) }
         carry.append(contentsOf: piece[(lastLF + 1)...])
         if carry.count > Self.maximumLine { cutALine = true; try flush(body) }
     }

@@ -183,15 +183,7 @@ public struct SigningPolicy: Sendable {
         let message = try message.loadingBody()
         let entity = try layer.map { try SignableEntity.make(fields: $0.unwrappedFields(message.fields), body: $0.innerBody) }
             ?? SignableEntity.make(fields: message.fields, body: message.body)
-        var edits: [MessageEdit] = []
-        // Every Content-* field of the message as received moves inside (SignableEntity's
-        // movedFieldIndexes) or, with a layer, belongs to the layer being removed.
-        for (name, occurrence) in SignatureLayer.contentFieldOccurrences(message.fields).reversed() {
-            edits.append(.deleteField(name: name, occurrence: occurrence))
-        }
-        if !message.fields.contains(where: { $0.name.caseInsensitiveCompare("MIME-Version") == .orderedSame }) {
-            edits.append(.addField(name: "MIME-Version", value: " 1.0"))
-        }
+        var edits = Self.outerHeaderEdits(message.fields)
         switch form {
         case .detached:
             let signature = try CMSSigner.sign(content: entity.bytes, identity: identity, digest: configuration.digest, detached: true)
@@ -226,15 +218,22 @@ extension SigningPolicy {
             try body.forEachPiece { try write($0) }
         }
         let frame = SMIMEWriter.multipartSignedFrame(boundary: boundary, signature: signature, digest: configuration.digest)
-        var edits: [MessageEdit] = []
-        for (name, occurrence) in SignatureLayer.contentFieldOccurrences(message.fields).reversed() {
-            edits.append(.deleteField(name: name, occurrence: occurrence))
-        }
-        if !message.fields.contains(where: { $0.name.caseInsensitiveCompare("MIME-Version") == .orderedSame }) {
-            edits.append(.addField(name: "MIME-Version", value: " 1.0"))
-        }
+        var edits = Self.outerHeaderEdits(message.fields)
         edits.append(.addField(name: "Content-Type", value: HeaderFolding.fold(" " + frame.contentType)))
         edits.append(.replaceBodyFromFile(head: frame.head + header, file: body, tail: frame.tail))
+        return edits
+    }
+
+    /// The outer-header edits every signed form starts with: every Content-* field of the message
+    /// as received goes (it moves inside the signed entity, SignableEntity's movedFieldIndexes,
+    /// or with a layer belongs to the layer being removed), and MIME-Version is added if missing.
+    static func outerHeaderEdits(_ fields: [HeaderField]) -> [MessageEdit] {
+        var edits: [MessageEdit] = SignatureLayer.contentFieldOccurrences(fields).reversed().map {
+            .deleteField(name: $0.name, occurrence: $0.occurrence)
+        }
+        if !fields.contains(where: { $0.name.caseInsensitiveCompare("MIME-Version") == .orderedSame }) {
+            edits.append(.addField(name: "MIME-Version", value: " 1.0"))
+        }
         return edits
     }
 
@@ -261,7 +260,7 @@ extension SigningPolicy {
         func scanRun(_ run: UnsafeRawBufferPointer) {
             converter.scan(run)
             // Runs hold whole lines and a boundary holds no line break: no occurrence straddles two.
-            if !boundaryInText { boundaryInText = Array(run).contains(needle) }
+            if !boundaryInText { boundaryInText = run.bindMemory(to: UInt8.self).contains(needle) }
         }
         try file.forEachPiece { piece in runs.feed(piece, scanRun) }
         runs.finish(scanRun)
@@ -276,12 +275,12 @@ extension SigningPolicy {
     }
 }
 
-extension Array where Element == UInt8 {
-    /// Whether `needle` occurs in the array.
+extension RandomAccessCollection where Element == UInt8, Index == Int {
+    /// Whether `needle` occurs in the bytes.
     fileprivate func contains(_ needle: [UInt8]) -> Bool {
         guard let first = needle.first, needle.count <= count else { return false }
-        var i = 0
-        while i <= count - needle.count {
+        var i = startIndex
+        while i <= endIndex - needle.count {
             if self[i] == first, self[i..<(i + needle.count)].elementsEqual(needle) { return true }
             i += 1
         }
