@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # smime-milter: two commands on a fresh Debian 12 machine (as root, or with sudo):
 #   make demo   installs what it needs, builds, runs the milter behind a private Postfix,
 #               sends one message and shows it signed and verified by openssl cms

@@ -1,4 +1,5 @@
 // swift-tools-version: 6.0
+// SPDX-License-Identifier: Apache-2.0
 // smime-milter: an S/MIME signing and verifying milter for Postfix and Sendmail.
 //
 // Module layering (each depends only on the ones above it):

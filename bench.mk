@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # make bench: performance measurements (issue 6). Included from the Makefile:
 #     include bench.mk
 # Writes docs/performance.md, docs/performance.csv, docs/performance-e2e.csv, docs/performance.svg.

@@ -1,4 +1,5 @@
 // swift-tools-version: 6.1
+// SPDX-License-Identifier: Apache-2.0
 // Micro-benchmarks of smime-milter's hot paths (ordo-one/benchmark). A separate package so that
 // `make test` never builds the benchmark framework. Run: swift package benchmark (or make bench).
 import PackageDescription

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # packaging/Makefile.deb.mk: the Debian package targets, included by the top-level Makefile
 # (`include packaging/Makefile.deb.mk`).
 #   make deb           release build with the Swift runtime linked in, then dist/smime-milter_*.deb

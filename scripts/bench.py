@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """`make bench`: measure smime-milter against the issue-6 targets and write docs/performance.md.
 
 Usage (as root, after `swift build -c release`):

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """SVG chart of msg/s by concurrency per mode (2 KB, inet) from milter-load's CSV.
 
 Usage: bench_chart.py performance.csv performance.svg   (scripts/bench.py calls svg() itself)

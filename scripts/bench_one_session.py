@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """One SMTP session through a private Postfix with smime-milter, over an inet and a unix socket.
 
 Issue 3 asks that one SMTP session through an inet milter socket is not held to ~20 msg/s by

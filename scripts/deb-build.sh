@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # deb-build.sh: build the smime-milter binary package (.deb) from a staged tree
 # with dpkg-deb, without debhelper. Run from anywhere; prints the .deb's path last.
 #

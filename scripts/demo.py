@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """The demo behind `make demo` (run through scripts/demo.sh).
 
 Makes a fresh test PKI, starts a private Postfix with smime-milter and an smtp-sink next hop

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # make demo: a private Postfix with smime-milter signs one message; OpenSSL verifies it.
 # Non-interactive; needs root (a private Postfix instance) and the packages from
 # scripts/install-deps.sh. Uses $SMIME_MILTER_BIN, else .build/release or .build/debug,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Install what building, testing and demonstrating smime-milter needs on Debian 12.
 # Idempotent: installs only what is missing (apt-get update only then). Non-interactive
 # (works with CI=true and no stdin). Run as root. The Swift toolchain is not a Debian package:

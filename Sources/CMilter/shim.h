@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #ifndef SMIME_MILTER_CMILTER_SHIM_H
 #define SMIME_MILTER_CMILTER_SHIM_H
 #include <stdbool.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #ifndef SMIME_MILTER_COPENSSL_SHIM_H
 #define SMIME_MILTER_COPENSSL_SHIM_H
 // OpenSSL headers, plus static inline wrappers for the function-like macros

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// One mailbox of an address list.
 public struct Mailbox: Sendable, Equatable, CustomStringConvertible {
     /// The display name, unquoted, with RFC 2047 encoded-words decoded; nil when there is none

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 import Foundation
 
 /// Base64 (RFC 2045 §6.8) in lines, using Foundation's codec.

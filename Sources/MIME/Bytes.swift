@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Small byte-level helpers shared by the parsers and encoders.
 
 enum Byte {

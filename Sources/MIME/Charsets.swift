@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 import Foundation
 
 /// Decoding text in a named charset, for display names and RFC 2231/2047 values only (bodies are

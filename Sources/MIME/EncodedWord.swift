@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 import Foundation
 
 /// RFC 2047 encoded-words: detection, decoding for display, and encoding (e.g. a Subject tag).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// One header field as received.
 ///
 /// `value` is everything after the colon exactly as received: the leading space (if any) is kept and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// Reads a header section out of a byte buffer (line ends CRLF or bare LF, mixed allowed).
 enum HeaderParser {
     struct Result {

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// Line-end canonicalisation (RFC 8551 §3.1.1: canonical text has CRLF line ends).
 ///
 /// The generic entry points hand the bytes to non-generic loops over one contiguous buffer

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// Something odd about an entity that the parser tolerated.
 public enum MIMEDefect: Sendable, Equatable {
     /// The Content-Type value had no valid `type/subtype`; the default was used.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// Why a message could not be parsed or made 7-bit.
 ///
 /// Every case carries enough context for a log line; none carries message content beyond

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// A parsed `Content-Type` value (RFC 2045 §5.1). Type and subtype are lower-cased.
 public struct ContentType: Sendable, Equatable, CustomStringConvertible {
     /// Lower-cased top-level type (`text`, `multipart`...).

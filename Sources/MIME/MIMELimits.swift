@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// Resource bounds for parsing and converting one message.
 ///
 /// Exceeding a bound throws a `MIMEError`; the parser never recurses deeper than `maxDepth`

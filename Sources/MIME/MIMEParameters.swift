@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// One parameter of a structured MIME field (`name` lower-cased; `value` unquoted and, for RFC 2231
 /// parameters, percent-decoded, joined across continuations and converted from its charset).
 public struct MIMEParameter: Sendable, Equatable {

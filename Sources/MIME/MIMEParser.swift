@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// Builds the `MIMEEntity` tree of a message.
 ///
 /// Boundary handling follows RFC 2046 §5.1.1: a delimiter is `--boundary` at the start of a line,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// Splits a whole message (a file or a queue entry) into its header fields and body.
 public enum MessageParser {
     /// Splits `bytes` (CRLF, bare LF or mixed line ends) into the top-level header fields and the body.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// Quoted-printable (RFC 2045 §6.7).
 public enum QuotedPrintable {
     private static let hexDigits = Array("0123456789ABCDEF".utf8)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// Re-emits a parsed entity tree as 7-bit canonical bytes (the rules are on `SignableEntity`).
 /// Recursion follows the parsed tree, whose depth `MIMELimits` already bounds.
 struct SevenBitConverter {

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// The MIME entity to sign: the top-level Content-* fields and the body, made 7-bit and canonical
 /// (CRLF) per RFC 8551 §3.1.
 ///

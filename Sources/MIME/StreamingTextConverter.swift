@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// Makes the signable entity of a single-part text message piece by piece, for a body too large
 /// to hold in memory (a spooled body with 8-bit text, long lines, bare line ends, `From ` lines
 /// or trailing white space, which `VerbatimBodyScanner` turns away).

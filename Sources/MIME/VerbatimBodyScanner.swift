@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// Decides in one streaming pass, without holding the body, whether `SignableEntity.make` would
 /// keep a body byte for byte: then the entity to sign is `SignableEntity.make(fields:body: [])`
 /// (the converted top-level header and the blank line) followed by the body as it is, and a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 import Policy
 
 /// What the libmilter binding asks of the program that runs it. The binding only moves bytes

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /// What the milter asked for in option negotiation.
 struct Negotiated: Sendable {
     var version: UInt32

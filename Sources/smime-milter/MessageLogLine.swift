@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 import Policy
 
 /// The one log line per message: queue id, From, decision and why (for verified mail the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """pytest fixtures for the real-Postfix integration tests (see rig.py).
 
 Environment:

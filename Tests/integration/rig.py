@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A private, throw-away Postfix instance with smtp-sink next hops, Cyrus SASL and the milter.
 
 Used by the pytest fixtures (conftest.py) and by scripts/demo.py. Nothing outside the rig's

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A private Sendmail 8.17 on loopback, relaying everything to an smtp-sink, for integration tests.
 
 Debian's `sendmail-bin` conflicts with `postfix`, so Sendmail is not installed: its packages are

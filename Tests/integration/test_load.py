@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Functional test of the load generator (`milter-load`) against the real smime-milter.
 
 Not a speed test (speed is measured only by `make bench`): a few seconds of load with every

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Operations: certificate lifecycle, reload under load, metrics and syslog, with the real milter.
 
 - `smime-milter certs` on identities that expire in 400 days, 5 days and yesterday.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The Debian package: build it (or take SMIME_MILTER_DEB), unpack it into a throw-away root with
 `dpkg -x`, and check what an administrator gets: files, modes, dependencies, the systemd unit
 (`systemd-analyze verify`), the manual pages (groff/mandoc lint) and lintian. With CI=true the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Outbound mail signed by the user's mail client, behind a real Postfix with a real disclaimer
 milter before ours: `smtpd_milters = <MIMEDefang>, <smime-milter>` (issue 5).
 

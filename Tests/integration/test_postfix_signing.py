@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """smime-milter behind a real Postfix: what the next hop (an smtp-sink) receives.
 
 Every test sends with a real client (swaks, Postfix's sendmail, or Python's smtplib where exact

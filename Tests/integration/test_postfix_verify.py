@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Inbound verification behind a real Postfix: what the next hop (an smtp-sink) receives.
 
 Mail comes from the "external" client (127.0.0.2, not in InternalHosts, no SASL), so the milter

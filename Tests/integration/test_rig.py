@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Self-tests of the Postfix rig, without the milter: they prove that what the signing tests
 rely on is real (client addresses, SASL, the sendmail command, exact delivery, the 8-bit
 down-conversion of the -8 route, tempfail when the milter is down) and that the machine's

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """smime-milter behind a real Sendmail 8.17 (run from its unpacked Debian package, see
 sendmail_rig.py), relaying to an smtp-sink on loopback.
 

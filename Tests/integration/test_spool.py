@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Large bodies go through a spool file (SpoolThreshold, SpoolDirectory).
 
 A message over a small SpoolThreshold is signed from the spool file and verifies with

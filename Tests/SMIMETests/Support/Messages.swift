@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 import SMIME
 
 /// Sample entities and whole messages for the signing tests.

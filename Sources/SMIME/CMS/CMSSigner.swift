@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: Apache-2.0
+import COpenSSL
+
+/// Makes CMS SignedData (RFC 5652) for S/MIME with OpenSSL's CMS API.
+///
+/// Safe to call concurrently, also with one shared identity: each call builds its own
+/// CMS_ContentInfo, only takes references to the identity's certificate, chain and key, and
+/// OpenSSL 3 allows concurrent signing with one EVP_PKEY. The OpenSSL error queue is per
+/// thread; it is emptied at the start and drained into the thrown error.
+public enum CMSSigner {
+    /// Signs `content` and returns the DER-encoded ContentInfo(SignedData).
+    ///
+    /// - Parameters:
+    ///   - content: the bytes to sign, already canonical (CRLF line ends); signed as they are.
+    ///   - identity: the signer; its certificate and intermediates (never the root) are included.
+    ///   - digest: the message digest; RSA keys sign with PKCS#1 v1.5, EC keys with ECDSA;
+    ///     an Ed25519 identity needs its `requiredDigest` (SHA-512).
+    ///   - detached: true for multipart/signed (eContent absent), false for opaque signed-data.
+    /// - Returns: DER with signed attributes contentType, messageDigest, signingTime,
+    ///   SMIMECapabilities (OpenSSL's defaults) and ESS signingCertificateV2.
+    public static func sign(content: [UInt8], identity: SigningIdentity, digest: DigestAlgorithm,
+                            detached: Bool) throws -> [UInt8] {
+        try sign(identity: identity, digest: digest, detached: detached) { write in
+            try content.withUnsafeBytes { try write($0) }
+        }
+    }
+
+    /// Signs content that is written piece by piece (a large spooled body) and returns the
+    /// DER-encoded ContentInfo(SignedData), exactly as `sign(content:...)` would for the
+    /// concatenated pieces: OpenSSL hashes each piece as it comes (what `CMS_final` does).
+    ///
+    /// - Parameter writeContent: called once with a `write` function; it passes the content in
+    ///   order. `write` throws when OpenSSL refuses a piece.
+    public static func sign(identity: SigningIdentity, digest: DigestAlgorithm, detached: Bool,
+                            writeContent: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws -> [UInt8] {
+        ERR_clear_error()
+        if let required = identity.requiredDigest, required != digest {
+            throw SMIMEError(.signingFailed, "\(identity.keyDescription) signatures use \(required.rawValue), "
+                             + "not \(digest.rawValue) (RFC 8419)")
+        }
+        // CMS_BINARY: the content is already canonical; text mode would re-canonicalise it.
+        // CMS_PARTIAL: add the signer ourselves to choose the digest.
+        // CMS_CADES: add ESS signingCertificateV2, which binds the signer certificate.
+        var flags = UInt32(CMS_PARTIAL | CMS_BINARY)
+        if detached { flags |= UInt32(CMS_DETACHED) }
+        guard let cms = CMS_sign(nil, nil, identity.chain, nil, flags) else {
+            throw failure("cannot create the SignedData")
+        }
+        defer { CMS_ContentInfo_free(cms) }
+        guard let md = digest.evpMD else {
+            throw failure("digest \(digest.rawValue) is not available")
+        }
+        guard CMS_add1_signer(cms, identity.certificate, identity.privateKey, md, flags | UInt32(CMS_CADES)) != nil else {
+            throw failure("cannot add the signer \(identity.name)")
+        }
+        guard let bio = CMS_dataInit(cms, nil) else { throw failure("cannot start the content of the SignedData") }
+        defer { BIO_free_all(bio) }
+        try writeContent { piece in
+            guard let base = piece.baseAddress else { return }
+            var offset = 0
+            while offset < piece.count {
+                let n = BIO_write(bio, base + offset, Int32(clamping: piece.count - offset))
+                guard n > 0 else { throw failure("cannot hash the content") }
+                offset += Int(n)
+            }
+        }
+        _ = BIO_ctrl(bio, BIO_CTRL_FLUSH, 0, nil)
+        guard CMS_dataFinal(cms, bio) == 1 else {
+            throw failure("cannot sign with \(identity.name) (\(identity.keyDescription), \(digest.rawValue))")
+        }
+        return try encode(cms)
+    }
+
+    private static func encode(_ cms: OpaquePointer) throws -> [UInt8] {
+        let length = i2d_CMS_ContentInfo(cms, nil)
+        guard length > 0 else { throw failure("cannot encode the SignedData") }
+        var der = [UInt8](repeating: 0, count: Int(length))
+        let written = der.withUnsafeMutableBufferPointer { buffer -> Int32 in
+            var cursor = buffer.baseAddress
+            return i2d_CMS_ContentInfo(cms, &cursor)
+        }
+        guard written == length else { throw failure("cannot encode the SignedData") }
+        return der
+    }
+
+    private static func failure(_ message: String) -> SMIMEError {
+        SMIMEError(.signingFailed, message, openSSLErrors: OpenSSL.drainErrors())
+    }
+}

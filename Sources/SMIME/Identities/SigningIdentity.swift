@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: Apache-2.0
+import COpenSSL
+import Foundation
+
+/// A certificate, its private key and its intermediate chain, loaded and checked for signing.
+///
+/// `@unchecked Sendable` is safe because the class is immutable after `init`: the OpenSSL
+/// objects are only *read* afterwards (CMS_sign takes its own references, and OpenSSL 3
+/// allows concurrent signing with one EVP_PKEY and concurrent reads of an X509); every
+/// lazily computed OpenSSL cache (certificate extensions) is filled during loading, before
+/// the identity is shared. The objects are freed exactly once, in `deinit`.
+public final class SigningIdentity: @unchecked Sendable {
+    /// The identity's name: the file stem in the CertificateDir ("alice" for alice.pem).
+    public let name: String
+    /// The facts read from the end-entity certificate.
+    public let certificateInfo: CertificateInfo
+    /// Subjects of the intermediate certificates sent with signatures, in order (never the root).
+    public let chainSubjects: [String]
+    /// The files the identity was loaded from (certificate file, then key or passphrase file).
+    public let sourceFiles: [String]
+    /// The private key, e.g. "RSA-2048", "EC-P-256", "Ed25519".
+    public let keyDescription: String
+
+    /// Lower-cased e-mail addresses of the certificate (see `CertificateInfo.addresses`).
+    public var addresses: [String] { certificateInfo.addresses }
+    /// Subject DN, RFC 2253 one-line form.
+    public var subject: String { certificateInfo.subject }
+    /// Issuer DN, RFC 2253 one-line form.
+    public var issuer: String { certificateInfo.issuer }
+    /// Certificate serial number, upper-case hexadecimal.
+    public var serialHex: String { certificateInfo.serialHex }
+    /// Start of the certificate's validity.
+    public var notBefore: Date { certificateInfo.notBefore }
+    /// End of the certificate's validity.
+    public var notAfter: Date { certificateInfo.notAfter }
+
+    /// `X509*`, owned.
+    let certificate: OpaquePointer
+    /// `EVP_PKEY*`, owned.
+    let privateKey: OpaquePointer
+    /// `STACK_OF(X509)*` of intermediates, owned (the stack and one reference per element).
+    let chain: OpaquePointer
+
+    /// Takes ownership of `certificate`, `privateKey` and `chain`.
+    init(name: String, certificate: OpaquePointer, privateKey: OpaquePointer, chain: OpaquePointer,
+         certificateInfo: CertificateInfo, chainSubjects: [String], sourceFiles: [String]) {
+        self.name = name
+        self.certificate = certificate
+        self.privateKey = privateKey
+        self.chain = chain
+        self.certificateInfo = certificateInfo
+        self.chainSubjects = chainSubjects
+        self.sourceFiles = sourceFiles
+        self.keyDescription = CertificateInfo.keyDescription(privateKey)
+    }
+
+    deinit {
+        X509_free(certificate)
+        EVP_PKEY_free(privateKey)
+        smime_sk_X509_pop_free(chain)
+    }
+
+    /// The only digest this key can sign with, if it dictates one: Ed25519 signs with
+    /// SHA-512 (RFC 8419 §3.1). Nil for RSA and ECDSA, which take any `DigestAlgorithm`.
+    public var requiredDigest: DigestAlgorithm? {
+        keyDescription == "Ed25519" ? .sha512 : nil
+    }
+
+    /// Whether `address` (any case) is one of the certificate's addresses.
+    public func matches(address: String) -> Bool {
+        addresses.contains(address.lowercased())
+    }
+}
+
+extension SigningIdentity: CustomStringConvertible {
+    /// "alice (RSA-2048, alice@example.com, until 2027-01-01T00:00:00Z)": no key material.
+    public var description: String {
+        let until = ISO8601DateFormatter().string(from: notAfter)
+        return "\(name) (\(keyDescription), \(addresses.joined(separator: " ")), until \(until))"
+    }
+}
