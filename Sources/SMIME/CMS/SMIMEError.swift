@@ -16,6 +16,8 @@ public struct SMIMEError: Error, Sendable, Equatable, CustomStringConvertible {
         case invalidBoundary
         /// A certificate could not be parsed.
         case invalidCertificate
+        /// Encrypting (CMS EnvelopedData/AuthEnvelopedData) failed.
+        case encryptionFailed
     }
 
     /// The category of the error.
