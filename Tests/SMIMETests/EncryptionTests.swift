@@ -208,3 +208,69 @@ struct SignerHarvestTests {
         #expect(throws: SMIMEError.self) { try SMIMECapabilities(attributeValueDER: [0x04, 0x01, 0x00]) }
     }
 }
+
+/// The check at the point of use.
+@Suite("Recipient certificate check")
+struct RecipientCertificateCheckTests {
+    static func load(_ file: String) throws -> (leaf: RecipientCertificate, intermediates: [RecipientCertificate]) {
+        let pem = try [UInt8](Data(contentsOf: URL(fileURLWithPath: file)))
+        let all = try RecipientCertificate.certificates(pem: pem)
+        return (all[0], Array(all.dropFirst()))
+    }
+
+    static func check() throws -> RecipientCertificateCheck {
+        RecipientCertificateCheck(trust: try TrustStore(anchors: [try TestPKI.get().rootPEM]))
+    }
+
+    @Test(arguments: ["dave", "erin", "archive", "noeku"])
+    func usable(name: String) throws {
+        let (leaf, intermediates) = try Self.load(try TestPKI.get().enc + "/\(name).pem")
+        #expect(try Self.check().problem(with: leaf, intermediates: intermediates, at: Date()) == nil)
+    }
+
+    @Test(arguments: [
+        ("weakkey", "weak key: RSA-1024"), ("sha1", "signed with SHA-1"), ("nokeyenc", "keyEncipherment"),
+        ("noagree", "keyAgreement"), ("codesign", "emailProtection"), ("expired", "expired"),
+        ("mallory", "does not chain to a trusted root"),
+    ])
+    func unusable(name: String, reason: String) throws {
+        let (leaf, intermediates) = try Self.load(try TestPKI.get().enc + "/\(name).pem")
+        let problem = try Self.check().problem(with: leaf, intermediates: intermediates, at: Date())
+        #expect(problem?.contains(reason) == true, "\(name): \(problem ?? "usable")")
+    }
+
+    @Test func withoutItsIntermediateTheChainIsIncomplete() throws {
+        let (leaf, _) = try Self.load(try TestPKI.get().enc + "/dave.pem")
+        #expect(try Self.check().problem(with: leaf, at: Date())?.contains("trusted root") == true)
+    }
+
+    @Test func laterThanTheValidityIsRefused() throws {
+        let (leaf, intermediates) = try Self.load(try TestPKI.get().enc + "/dave.pem")
+        let late = leaf.info.notAfter.addingTimeInterval(86_400)
+        #expect(try Self.check().problem(with: leaf, intermediates: intermediates, at: late)?.contains("expired") == true)
+    }
+
+    struct RevokeEveryone: RecipientRevocationCheck {
+        func problem(with certificate: RecipientCertificate, chain: [RecipientCertificate], at time: Date) -> String? {
+            chain.count == 3 ? "revoked (test hook, chain of \(chain.count))" : "wrong chain \(chain.count)"
+        }
+    }
+
+    @Test func revocationHookIsAskedLastWithTheChain() throws {
+        let (leaf, intermediates) = try Self.load(try TestPKI.get().enc + "/dave.pem")
+        let check = RecipientCertificateCheck(trust: try TrustStore(anchors: [try TestPKI.get().rootPEM]),
+                                              revocation: RevokeEveryone())
+        #expect(check.problem(with: leaf, intermediates: intermediates, at: Date()) == "revoked (test hook, chain of 3)")
+        let (weak, weakChain) = try Self.load(try TestPKI.get().enc + "/weakkey.pem")
+        #expect(check.problem(with: weak, intermediates: weakChain, at: Date())?.contains("weak key") == true)
+    }
+
+    @Test func harvestedCandidateCarriesItsIntermediate() throws {
+        let identity = try TestPKI.get().identity("alice")
+        let (message, _) = try Samples.multipartSignedMessage(entity: Samples.text, identity: identity, digest: .sha256)
+        let (fields, body) = try MessageParser.split(message)
+        let candidate = try #require(SignerHarvest.candidates(fields: fields, body: body).first)
+        #expect(candidate.intermediates.count == 1)
+        #expect(try Self.check().problem(with: candidate.certificate, intermediates: candidate.intermediates, at: Date()) == nil)
+    }
+}

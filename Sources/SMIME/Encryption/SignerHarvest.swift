@@ -8,13 +8,17 @@ import MIME
 public struct SignerCertificateCandidate: Sendable {
     /// The signer's certificate (from the SignedData's certificates).
     public let certificate: RecipientCertificate
+    /// The other certificates the SignedData carried (intermediates to build the chain with).
+    public let intermediates: [RecipientCertificate]
     /// The signer's SMIMECapabilities attribute; nil when absent or malformed.
     public let capabilities: SMIMECapabilities?
     /// The SignerInfo's digest/signature/key weakness ("SHA-1 digest", "RSA-1024 key"); nil if none.
     public let weakness: String?
 
-    public init(certificate: RecipientCertificate, capabilities: SMIMECapabilities?, weakness: String?) {
+    public init(certificate: RecipientCertificate, intermediates: [RecipientCertificate] = [],
+                capabilities: SMIMECapabilities?, weakness: String?) {
         self.certificate = certificate
+        self.intermediates = intermediates
         self.capabilities = capabilities
         self.weakness = weakness
     }
@@ -64,6 +68,15 @@ public enum SignerHarvest {
         guard CMSVerifier.kind(of: cms) == .signedData, let infos = CMS_get0_SignerInfos(cms) else { return [] }
         // Match the SignedData's certificates to the SignerInfos (what CMS_verify does first).
         _ = CMS_set1_signers_certs(cms, nil, 0)
+        var carried: [RecipientCertificate] = []
+        if let certs = CMS_get1_certs(cms) {
+            defer { smime_sk_X509_pop_free(certs) }
+            for index in 0..<min(50, max(0, Int(smime_sk_X509_num(certs)))) {
+                guard let cert = smime_sk_X509_value(certs, Int32(index)), X509_up_ref(cert) == 1,
+                      let parsed = try? RecipientCertificate(x509: cert) else { continue }
+                carried.append(parsed)
+            }
+        }
         var out: [SignerCertificateCandidate] = []
         for index in 0..<min(maximumSigners, max(0, Int(smime_sk_CMS_SignerInfo_num(infos)))) {
             guard let info = smime_sk_CMS_SignerInfo_value(infos, Int32(index)) else { continue }
@@ -75,7 +88,9 @@ public enum SignerHarvest {
             let weakness = CMSVerifier.weakness(digestNID: nid(digest), signatureNID: nid(signature),
                                                 key: X509_get0_pubkey(cert))
             let capabilities = (try? SMIMECapabilities.of(signerInfo: info)) ?? nil
-            out.append(SignerCertificateCandidate(certificate: recipient, capabilities: capabilities, weakness: weakness))
+            let intermediates = carried.filter { $0.fingerprint != recipient.fingerprint && $0.info.isCA }
+            out.append(SignerCertificateCandidate(certificate: recipient, intermediates: intermediates,
+                                                  capabilities: capabilities, weakness: weakness))
         }
         return out
     }
