@@ -94,6 +94,9 @@ public final class RecipientCertificate: @unchecked Sendable {
         return "-----BEGIN CERTIFICATE-----\n" + base64 + "\n-----END CERTIFICATE-----\n"
     }
 
+    /// "SHA-1" or "MD5" when the certificate itself is signed with a weak digest, else nil.
+    public var weakSignatureAlgorithm: String? { RecipientCertificateCheck.weakSignature(x509) }
+
     /// The public key's bits (RSA modulus, EC field size).
     public var keyBits: Int { Int(EVP_PKEY_get_bits(X509_get0_pubkey(x509))) }
 }
