@@ -10,6 +10,8 @@ export DEBIAN_FRONTEND=noninteractive
 PACKAGES=(
     # build
     libmilter-dev libssl-dev pkg-config make
+    # the recipient certificate store (GRDB builds against the system SQLite)
+    libsqlite3-dev
     # the real-Postfix integration tests and the demo
     postfix swaks libauthen-sasl-perl libio-socket-inet6-perl
     sasl2-bin libsasl2-modules libsasl2-modules-db
