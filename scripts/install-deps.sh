@@ -18,6 +18,8 @@ PACKAGES=(
     openssl python3 python3-pip
     # protocol-level tests and the other verifiers (NSS cmsutil, GnuPG gpgsm)
     miltertest libnss3-tools gpgsm
+    # Bouncy Castle decrypts what NSS and gpgsm cannot (AES-GCM, RSA-OAEP, ECDH): encryption tests
+    libbcpkix-java openjdk-17-jre-headless
     # a real disclaimer milter before ours (broken client signatures, test_postfix_broken.py)
     mimedefang
     # tools that break signatures, for the diagnosis tests (reformime is in maildrop)

@@ -105,6 +105,21 @@ struct EncryptionTests {
         #expect(result.content == entity)
     }
 
+    /// Bouncy Castle decrypts what NSS and gpgsm cannot: GCM, OAEP and ECDH, several recipients.
+    @Test(arguments: ContentCipher.allCases, RSAKeyTransport.allCases)
+    func bouncyCastleDecrypts(cipher: ContentCipher, transport: RSAKeyTransport) throws {
+        let dave = try Self.recipient("dave"), erin = try Self.recipient("erin")
+        let entity = try Self.signedEntity()
+        let der = try CMSEncryptor.encrypt(content: entity, recipients: [dave.certificate, erin.certificate],
+                                           cipher: cipher, rsaKeyTransport: transport)
+        for who in [dave, erin] {
+            let result = try BouncyCastleDecrypter.decrypt(der: der, recipientPEM: who.pem)
+            #expect(result.ok, "\(who.pem): \(result.log)")
+            #expect(result.content == entity)
+            #expect(result.log.contains(cipher.isAuthenticated ? "authEnvelopedData" : "envelopedData"))
+        }
+    }
+
     /// What the other implementations on Debian 12 cannot decrypt, so that the defaults stay
     /// PKCS#1 v1.5 and CBC: if one of these starts to pass, the documentation should say so.
     @Test func limitsOfTheOtherImplementations() throws {

@@ -96,3 +96,19 @@ enum GPGSMDecrypter {
         return Decrypted(ok: result.status == 0, content: content, log: result.combined)
     }
 }
+
+/// Bouncy Castle (Debian's libbcpkix-java) through `Tests/fixtures/BCDecrypt.java`, run as a
+/// single-file Java program: the one other implementation here that decrypts GCM, OAEP and ECDH.
+enum BouncyCastleDecrypter {
+    static let jars = ["bcprov", "bcpkix", "bcutil"].map { "/usr/share/java/\($0).jar" }
+
+    static func decrypt(der: [UInt8], recipientPEM: String) throws -> Decrypted {
+        let scratch = try TemporaryDirectory(prefix: "bc-dec")
+        let input = try scratch.write("in.der", der)
+        let output = scratch.path + "/out"
+        let source = TestPKI.repositoryRoot + "/Tests/fixtures/BCDecrypt.java"
+        let result = try Subprocess.run("java", ["-cp", jars.joined(separator: ":"), source, input, recipientPEM, output])
+        let content = (try? Data(contentsOf: URL(fileURLWithPath: output))).map { [UInt8]($0) } ?? []
+        return Decrypted(ok: result.status == 0, content: content, log: result.combined)
+    }
+}
