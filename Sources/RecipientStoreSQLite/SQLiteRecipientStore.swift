@@ -40,7 +40,18 @@ public final class SQLiteRecipientStore: RecipientCertificateStore {
         } catch {
             throw RecipientStoreError(.unavailable, "\(path): cannot open the certificate store: \(Self.words(error))")
         }
-        if !existed { chmod(path, 0o600) }
+        if !existed {
+            chmod(path, 0o600)
+            // Made by root (`certs --recipients import`, `check-config` before the first start):
+            // give it to the owner of its directory (the milter's StateDirectory), or the milter,
+            // running as its own user, could not open it. SQLite gives its -wal and -shm files
+            // the database file's owner itself.
+            var directory = stat()
+            let parent = (path as NSString).deletingLastPathComponent
+            if geteuid() == 0, stat(parent.isEmpty ? "." : parent, &directory) == 0, directory.st_uid != 0 {
+                _ = chown(path, directory.st_uid, directory.st_gid)
+            }
+        }
         do {
             let result = try pool.read { try String.fetchOne($0, sql: "PRAGMA quick_check") } ?? "no answer"
             guard result == "ok" else {

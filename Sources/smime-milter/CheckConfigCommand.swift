@@ -30,8 +30,10 @@ struct CheckConfigCommand: ParsableCommand {
             print("    key \(identity.keyDescription), expires in \(days) days (\(iso(identity.notAfter)))")
             print("    chain: \(([identity.subject] + identity.chainSubjects).joined(separator: " <- "))")
         }
-        for problem in setup.problems { print("error: \(problem)") }
-        if !setup.problems.isEmpty { throw ExitCode(1) }
+        let encryption = RecipientCerts.checkConfiguration(setup.configuration)
+        encryption.lines.forEach { print($0) }
+        for problem in setup.problems + encryption.problems { print("error: \(problem)") }
+        if !setup.problems.isEmpty || !encryption.problems.isEmpty { throw ExitCode(1) }
     }
 
     private func iso(_ date: Date) -> String {

@@ -120,3 +120,50 @@ enum RecipientCerts {
         return status
     }
 }
+
+extension RecipientCerts {
+    /// What `check-config` says about encryption: the table, the store, the archive certificate.
+    /// Only when an EncryptionTable is configured (otherwise nothing of it is used).
+    static func checkConfiguration(_ configuration: Configuration) -> (lines: [String], problems: [String]) {
+        guard let table = configuration.encryptionTable else { return ([], []) }
+        var lines = ["encryption: \(table.rules.count) rule\(table.rules.count == 1 ? "" : "s") in \(table.file)"]
+        var problems: [String] = []
+        do {
+            if case .sqlite(let path) = configuration.certificateStore, !FileManager.default.fileExists(atPath: path) {
+                let parent = (path as NSString).deletingLastPathComponent
+                guard FileManager.default.fileExists(atPath: parent.isEmpty ? "." : parent) else {
+                    throw RecipientStoreError(.unavailable, "\(path): the directory \(parent) does not exist")
+                }
+                lines.append("  store \(configuration.certificateStore): not there yet (made at start or by certs --recipients import)")
+            } else {
+                let store = try open(configuration.certificateStore)
+                lines.append("  store \(configuration.certificateStore): \(try store.list().count) address(es) with a certificate")
+            }
+        } catch {
+            problems.append("CertificateStore: \(error)")
+        }
+        let check: RecipientCertificateCheck?
+        do {
+            check = try Self.check(configuration)
+            if check == nil { problems.append("EncryptionTable needs TrustAnchors: without them no recipient certificate is usable") }
+        } catch {
+            check = nil
+            problems.append("TrustAnchors: \(error)")
+        }
+        if let path = configuration.archiveCertificate {
+            do {
+                let data = try Data(contentsOf: URL(fileURLWithPath: path))
+                let all = try RecipientCertificate.certificates(pem: [UInt8](data))
+                guard let archive = all.first else { throw RecipientStoreError(.invalid, "no PEM certificate") }
+                if let check, let problem = check.problem(with: archive, intermediates: Array(all.dropFirst()), at: Date()) {
+                    problems.append("ArchiveCertificate \(path): \(problem)")
+                } else {
+                    lines.append("  archive: \(archive)")
+                }
+            } catch {
+                problems.append("ArchiveCertificate \(path): \(error)")
+            }
+        }
+        return (lines, problems)
+    }
+}

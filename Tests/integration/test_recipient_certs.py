@@ -96,3 +96,23 @@ def test_bad_input_is_a_clear_error(setup, pki):
     damaged = certs("list", check=False)
     assert damaged.returncode == 2
     assert b"not a certificate store or damaged" in damaged.stderr and b"store.sqlite" in damaged.stderr
+
+
+def test_check_config_reports_the_encryption_setup(setup, pki):
+    certs, tmp = setup
+    binary = rigmod.milter_binary()
+    (tmp / "enc.table").write_text("*@partner.example require\n")
+    conf = tmp / "enc.conf"
+    base = f"Mode v\nTrustAnchors {pki / 'root.pem'}\nCertificateStore sqlite:{tmp / 'store.sqlite'}\nEncryptionTable enc.table\n"
+    conf.write_text(base + f"ArchiveCertificate {pki / 'enc' / 'archive.pem'}\n")
+    first = run([str(binary), "check-config", "-c", str(conf)])
+    assert b"not there yet" in first.stdout and not (tmp / "store.sqlite").exists()
+    certs("import", str(pki / "enc" / "dave.pem"))
+    ok = run([str(binary), "check-config", "-c", str(conf)])
+    assert b"1 address(es) with a certificate" in ok.stdout and b"archive: archive@example.com" in ok.stdout
+    conf.write_text(base + f"ArchiveCertificate {pki / 'enc' / 'expired.pem'}\n")
+    expired = run([str(binary), "check-config", "-c", str(conf)], check=False)
+    assert expired.returncode == 1 and b"ArchiveCertificate" in expired.stdout and b"expired" in expired.stdout
+    conf.write_text(base.replace(f"TrustAnchors {pki / 'root.pem'}\n", ""))
+    no_anchors = run([str(binary), "check-config", "-c", str(conf)], check=False)
+    assert no_anchors.returncode == 1 and b"needs TrustAnchors" in no_anchors.stdout
