@@ -37,10 +37,10 @@ enum RecipientCerts {
                 print("\(argument ?? "")\tremoved \(removed) certificate\(removed == 1 ? "" : "s")")
                 return removed == 0 ? 1 : 0
             case "export":
-                guard let current = try store.current(for: argument ?? "") else {
+                guard let pem = try store.export(address: argument ?? "") else {
                     return fail("\(argument ?? ""): no certificate in \(configuration.certificateStore)", status: 1)
                 }
-                print(try current.pem(), terminator: "")
+                print(pem, terminator: "")
                 return 0
             case "log":
                 let iso = ISO8601DateFormatter()

@@ -184,3 +184,11 @@ public protocol RecipientCertificateStore: Sendable {
     /// The newest `limit` entries of the harvest log, newest first.
     func harvestLog(limit: Int) throws -> [HarvestLogEntry]
 }
+
+extension RecipientCertificateStore {
+    /// The current certificate of an address and its intermediates as PEM text, or nil when
+    /// the address has none (`certs --recipients export`).
+    public func export(address: String) throws -> String? {
+        try current(for: address)?.pem()
+    }
+}
