@@ -125,6 +125,27 @@ struct EncryptionFlowTests {
         #expect(try setup.store.list().isEmpty)
     }
 
+    @Test func foldedContentFieldsKeepTheirFoldsWithCRLF() throws {
+        let setup = try Setup()
+        let dave = try RecipientCertificate.certificates(pem: [UInt8](Data(contentsOf: URL(fileURLWithPath: setup.pki + "/enc/dave.pem"))))
+        // As the MTA gives them: leading space kept, folded with a bare LF.
+        let fields = [HeaderField(name: "Content-Type", value: " multipart/signed; protocol=\"application/pkcs7-signature\";\n\tmicalg=sha-256; boundary=\"b\""),
+                      HeaderField(name: "MIME-Version", value: " 1.0")]
+        let body = Array("--b\r\nContent-Type: text/plain\r\n\r\nx\r\n--b--\r\n".utf8)
+        let encrypted = try MessageEncryption.encrypt(contentFields: fields, body: body, recipients: [dave[0]], archive: dave[0],
+                                                      cipher: .aes256GCM, rsaKeyTransport: .oaep)
+        #expect(encrypted.contentType.contains("smime-type=authEnveloped-data"))
+        let der = [UInt8](try #require(Data(base64Encoded: Data(encrypted.body), options: .ignoreUnknownCharacters)))
+        let file = try setup.scratch.write("enc.der", der)
+        let out = setup.scratch.path + "/plain"
+        let decrypted = try Subprocess.run("openssl", ["cms", "-decrypt", "-binary", "-inform", "DER", "-in", file,
+                                                       "-inkey", setup.pki + "/enc/dave.pem", "-out", out])
+        #expect(decrypted.status == 0, "\(decrypted.combined)")
+        let expected = "Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\";\r\n\tmicalg=sha-256; boundary=\"b\"\r\n"
+            + "MIME-Version: 1.0\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nx\r\n--b--\r\n"
+        #expect(try String(contentsOfFile: out, encoding: .utf8) == expected)
+    }
+
     @Test func unsignedMailIsNotLogged() throws {
         let setup = try Setup()
         let (_, entry) = try setup.harvest(Array("From: x@partner.example\r\nSubject: hi\r\n\r\nplain\r\n".utf8), from: "x@partner.example")
