@@ -41,7 +41,7 @@ let package = Package(
         .target(name: "MIME"),
         .target(name: "SMIME", dependencies: ["MIME", "COpenSSL"]),
         .target(name: "Policy", dependencies: ["MIME", "SMIME"]),
-        .target(name: "Milter", dependencies: ["Policy", "CMilter"]),
+        .target(name: "Milter", dependencies: ["Policy", "MIME", "CMilter"]),
         .executableTarget(
             name: "smime-milter",
             dependencies: [

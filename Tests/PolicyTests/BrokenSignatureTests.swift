@@ -66,8 +66,8 @@ import Testing
         return (signed.fields, Array(text.replacingCharacters(in: range, with: marker + Self.footer).utf8))
     }
 
-    func delivered(_ message: MessageContext, _ outcome: PolicyOutcome) -> (fields: [HeaderField], body: [UInt8]) {
-        MessageEditor.apply(outcome.edits, fields: message.fields, body: message.body)
+    func delivered(_ message: MessageContext, _ outcome: PolicyOutcome) throws -> (fields: [HeaderField], body: [UInt8]) {
+        try MessageEditor.apply(outcome.edits, fields: message.fields, body: message.body)
     }
 
     func contentType(_ fields: [HeaderField]) -> String? {
@@ -157,7 +157,7 @@ import Testing
         #expect(outcome.decision == .signed(identity: "alice", form: .detached))
         #expect(outcome.details.contains { $0 == ("broken_signature", Self.footerCause) })
         #expect(outcome.details.contains { $0 == ("on_broken", "resign") })
-        let out = delivered(message, outcome)
+        let out = try delivered(message, outcome)
         // Exactly one Content-Type outside: the new multipart/signed; the old layer is gone.
         #expect(out.fields.filter { $0.name.lowercased() == "content-type" }.count == 1)
         #expect(contentType(out.fields)?.hasPrefix("multipart/signed") == true)
@@ -192,7 +192,7 @@ import Testing
         let message = message(try withFooter(try clientSigned(alternative)))
         let outcome = try policy().evaluate(message)
         #expect(outcome.decision == .signed(identity: "alice", form: .detached))
-        let out = delivered(message, outcome)
+        let out = try delivered(message, outcome)
         #expect(Array(out.fields.map(\.name).prefix(5)) == ["Received", "From", "To", "Subject", "Message-ID"])
         let content = try fixture.opensslVerify(MessageEditor.serialise(fields: out.fields, body: out.body))
         #expect(content.hasPrefix("Content-Type: multipart/alternative; boundary=\"alt\""))
@@ -206,7 +206,7 @@ import Testing
         let outcome = try policy(extra: "BrokenSignatureReport postmaster@example.com").evaluate(message)
         #expect(outcome.decision == .stripped(reason: "original S/MIME signature by alice@example.com removed: " + Self.footerCause))
         #expect(outcome.details.contains { $0 == ("not_resigned", "SASL login mallory@example.com may not use alice@example.com") })
-        let out = delivered(message, outcome)
+        let out = try delivered(message, outcome)
         #expect(contentType(out.fields) == "text/plain; charset=us-ascii")
         #expect(!String(decoding: out.body, as: UTF8.self).contains("pkcs7"))
         #expect(outcome.report?.text.contains("not signed: SASL login mallory@example.com may not use alice@example.com") == true)
@@ -223,7 +223,7 @@ import Testing
         let outcome = policy.evaluate(message)
         let warning = "original S/MIME signature by alice@example.com removed: " + Self.footerCause
         #expect(outcome.decision == .stripped(reason: warning))
-        let out = delivered(message, outcome)
+        let out = try delivered(message, outcome)
         // The content as it is now: part 1's fields on top, its body (with the footer) as body.
         #expect(out.fields.filter { $0.name.lowercased().hasPrefix("content-") }.map(\.name) == ["Content-Type"])
         #expect(contentType(out.fields) == "text/plain; charset=us-ascii")
@@ -265,7 +265,7 @@ import Testing
             Issue.record("expected stripped, got \(outcome.decision)")
             return
         }
-        #expect(!delivered(message, outcome).fields.contains { $0.value.contains("multipart/signed") })
+        #expect(try !delivered(message, outcome).fields.contains { $0.value.contains("multipart/signed") })
     }
 
     // MARK: broken → keep
@@ -335,7 +335,7 @@ import Testing
 
     // MARK: report rate limit
 
-    @Test func reportRateLimitIsPerSenderPerHour() {
+    @Test func reportRateLimitIsPerSenderPerHour() throws {
         let clock = TestClock(Date(timeIntervalSince1970: 1_000_000))
         let limiter = ReportRateLimiter(clock: { clock.now })
         #expect(limiter.permit("alice@example.com"))

@@ -1,4 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
+import MIME
+
 /// Where a value being parsed came from, for resolving paths and reporting errors.
 struct KeyContext: Sendable {
     /// The configuration file as named by the caller (for messages).
@@ -26,7 +28,7 @@ struct KeyContext: Sendable {
         let contents: String
         do {
             contents = try TextFile.readText(path: path)
-        } catch let problem as ValueProblem {
+        } catch let problem as TextFile.ReadError {
             throw failure("\(key): \(problem.reason)")
         }
         return try Table.parse(contents: contents, file: path)

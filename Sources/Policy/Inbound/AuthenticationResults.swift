@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+import MIME
 import SMIME
 
 /// Writing our `Authentication-Results` header field (RFC 8601 §2.2, method `smime` of
@@ -28,19 +29,9 @@ public enum AuthenticationResults {
     /// quoted string as RFC 8601 `pvalue` allows.
     public static func value(authservID: String, report: VerificationReport) -> String {
         let tokens = resultTokens(for: report)
-        // The authserv-id always stands alone on the first line, as OpenDKIM writes it.
-        var out = " " + authservID + ";"
-        var column = lineLength  // forces the fold before the first token
-        for token in tokens {
-            if column + 1 + token.count > lineLength {
-                out += "\n\t" + token
-                column = 8 + token.count
-            } else {
-                out += " " + token
-                column += 1 + token.count
-            }
-        }
-        return out
+        // The authserv-id always stands alone on the first line, as OpenDKIM writes it: a
+        // column at the line's end folds before the first token.
+        return " " + authservID + ";" + HeaderFolding.fold(tokens, column: lineLength, lineLength: lineLength)
     }
 
     /// The method result and its properties, one token per word of the comment so long
@@ -114,9 +105,8 @@ public enum AuthenticationResults {
             case ")": c = "]"
             case "\\": c = "/"
             default:
-                if scalar.value < 0x20 || scalar.value == 0x7F { c = " " }
-                else if scalar.value > 0x7E { c = "?" }
-                else { c = Character(scalar) }
+                if PrintableASCII.contains(scalar) { c = Character(scalar) }
+                else { c = scalar.value < 0x20 || scalar.value == 0x7F ? " " : "?" }
             }
             if c == " " {
                 if lastWasSpace { continue }
@@ -175,7 +165,7 @@ public enum AuthenticationResults {
             switch scalar {
             case "\"", "\\": out += "\\" + String(scalar)
             default:
-                if (" "..."~").contains(scalar) { out.unicodeScalars.append(scalar) } else { out += "?" }
+                out.unicodeScalars.append(PrintableASCII.contains(scalar) ? scalar : "?")
             }
         }
         return out + "\""

@@ -27,7 +27,10 @@ import SMIME
 /// pass, `OnMissingSignature` applies: `tag` uses `SubjectTagFail`, or `[UNVERIFIED]` when it is
 /// empty, whatever the result (unsigned, failed or encrypted); `quarantine` adds the usual
 /// fields and asks the MTA to hold the message; `reject` refuses it with 550 5.7.1 (451 4.7.5
-/// for `temperror`, whose answer may change); `accept` changes nothing.
+/// for `temperror`, whose answer may change: `FailureRules.temporaryVerificationFailure`);
+/// `accept` changes nothing.
+///
+/// A spooled body that cannot be read is an error under `OnError` (`FailureRules.error`).
 public struct VerificationPolicy: Sendable {
     public let configuration: Configuration
     public let verifier: any SignatureVerifier
@@ -44,7 +47,14 @@ public struct VerificationPolicy: Sendable {
     public func evaluate(_ message: MessageContext, now: Date = Date()) -> PolicyOutcome {
         let froms = fromAddresses(message.fields)
         let single = froms.count == 1 ? froms.first : nil
-        var report = verifier.verify(fields: message.fields, body: message.body, fromAddress: single, at: now)
+        // Verification needs the body in memory (only signing streams a spooled one).
+        let body: [UInt8]
+        do {
+            body = try message.body.bytes()
+        } catch {
+            return configuration.failureRules.error("\(error)", outcome: PolicyOutcome(decision: .error(reason: ""), fromAddress: single))
+        }
+        var report = verifier.verify(fields: message.fields, body: body, fromAddress: single, at: now)
         report = Self.checkSignerCoversFrom(report, froms: froms)
         let reason = report.result == .pass ? nil : (report.isEncrypted ? "message is encrypted" : report.reason)
         var outcome = PolicyOutcome(decision: .verified(result: report.result, reason: reason), fromAddress: single)
@@ -81,7 +91,7 @@ public struct VerificationPolicy: Sendable {
             case .reject:
                 outcome.edits = []
                 if report.result == .temperror {
-                    outcome.action = .tempfail(reason: rejectionText(required: required, report: report))
+                    outcome.action = FailureRules.temporaryVerificationFailure(rejectionText(required: required, report: report))
                 } else {
                     outcome.action = .reject(code: "550", xcode: "5.7.1", text: rejectionText(required: required, report: report))
                 }
@@ -181,6 +191,6 @@ public struct VerificationPolicy: Sendable {
         if why.count > 300 { why = String(why.prefix(300)) + "..." }
         let sender = required.hasPrefix("@") ? "senders at " + required.dropFirst() : String(required)
         let text = "S/MIME signature required: mail from \(sender) must carry a valid S/MIME signature, and \(why) (smime=\(report.result.rawValue))"
-        return String(String.UnicodeScalarView(text.unicodeScalars.map { ("!"..."~").contains($0) ? $0 : " " }))
+        return PrintableASCII.cleaned(text)
     }
 }
