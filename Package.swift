@@ -63,6 +63,8 @@ let package = Package(
         .testTarget(name: "MIMETests", dependencies: ["MIME"]),
         .testTarget(name: "SMIMETests", dependencies: ["SMIME", "MIME"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "SMIME", "MIME"]),
+        // The libmilter binding's per-connection logic against a recording EditSink.
+        .testTarget(name: "MilterTests", dependencies: ["Milter", "Policy", "SMIME", "MIME"]),
     ],
     swiftLanguageModes: [.v6]
 )
