@@ -65,6 +65,8 @@ let package = Package(
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "SMIME", "MIME"]),
         // The libmilter binding's per-connection logic against a recording EditSink.
         .testTarget(name: "MilterTests", dependencies: ["Milter", "Policy", "SMIME", "MIME"]),
+        // The executable's pieces (process state, log line).
+        .testTarget(name: "SMIMEMilterToolTests", dependencies: ["smime-milter", "Policy", "MIME"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -3,10 +3,9 @@ import Foundation
 import MIME
 import Policy
 import SMIME
-import Synchronization
 import Testing
 
-/// Outbound mail already signed by the user's mail client (issue 5): intact signatures pass
+/// Outbound mail already signed by the user's mail client: intact signatures pass
 /// untouched, broken ones get OnBrokenSignature. Client signatures are made by
 /// `openssl cms -sign` with the test PKI (a signer we did not write); integrity is checked by
 /// the real `MessageVerifier` with an empty trust store, as the milter does without TrustAnchors.
@@ -332,40 +331,4 @@ import Testing
         let address = configurationError { try parseConfig("BrokenSignatureReport not-an-address\n") }
         #expect(address?.line == 1)
     }
-
-    // MARK: report rate limit
-
-    @Test func reportRateLimitIsPerSenderPerHour() throws {
-        let clock = TestClock(Date(timeIntervalSince1970: 1_000_000))
-        let limiter = ReportRateLimiter(clock: { clock.now })
-        #expect(limiter.permit("alice@example.com"))
-        #expect(!limiter.permit("alice@example.com"))
-        #expect(limiter.permit("dave@example.org"))
-        clock.advance(59 * 60)
-        #expect(!limiter.permit("alice@example.com"))
-        clock.advance(2 * 60)
-        #expect(limiter.permit("alice@example.com"))
-        #expect(!limiter.permit("alice@example.com"))
-        // dave's hour started a minute later than alice's first report.
-        #expect(limiter.permit("dave@example.org"))
-    }
-
-    @Test func reportRateLimitIsThreadSafe() async {
-        let limiter = ReportRateLimiter(clock: { Date(timeIntervalSince1970: 0) })
-        let permitted = await withTaskGroup(of: Bool.self) { group in
-            for _ in 0..<64 { group.addTask { limiter.permit("alice@example.com") } }
-            var count = 0
-            for await ok in group where ok { count += 1 }
-            return count
-        }
-        #expect(permitted == 1)
-    }
-}
-
-/// A clock the test moves by hand.
-final class TestClock: Sendable {
-    private let time: Mutex<Date>
-    init(_ start: Date) { time = Mutex(start) }
-    var now: Date { time.withLock { $0 } }
-    func advance(_ seconds: TimeInterval) { time.withLock { $0 += seconds } }
 }

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-/// Keys of the inbound verification policy (issue 4): what the recipient sees (subject tags)
+/// Keys of the inbound verification policy: what the recipient sees (subject tags)
 /// and what is enforced (RequireSignature).
 extension ConfigurationKey {
     static let inboundPolicy: [ConfigurationKey] = [

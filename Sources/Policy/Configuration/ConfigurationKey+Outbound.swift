@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-/// Keys for outbound mail that is already signed by the user's mail client (issue 5).
+/// Keys for outbound mail that is already signed by the user's mail client.
 extension ConfigurationKey {
     static let outbound: [ConfigurationKey] = [
         ConfigurationKey(
