@@ -189,10 +189,13 @@ import Testing
         #expect(outcome.edits.isEmpty)
         // A transient problem is not a permanent refusal.
         let temporary = evaluate(Reports.temperror, config, message)
-        guard case .tempfail = temporary.action else {
+        guard case let .tempfail(code, xcode, reason) = temporary.action else {
             Issue.record("expected tempfail for temperror, got \(temporary.action)")
             return
         }
+        // As documented: 451 4.7.5 with the same text as the refusal.
+        #expect((code, xcode) == ("451", "4.7.5"))
+        #expect(reason.contains("S/MIME signature required"))
     }
 
     @Test func requiredSenderAccepted() throws {
