@@ -74,12 +74,14 @@ public enum AuthenticationResults {
         resultTokens(for: report).joined(separator: " ")
     }
 
-    /// The comment for `report`, already sanitised, or nil for pass and for unsigned mail.
+    /// The comment for `report`, already sanitised, or nil for pass and for unsigned mail
+    /// (unless the report carries a `note`).
     static func comment(for report: VerificationReport) -> String? {
         if report.isEncrypted { return "message is encrypted" }
         switch report.result {
         case .pass, .none:
-            return nil
+            // A pass can carry a remark (header protection: the outer Subject was changed).
+            return report.note.map(sanitisedComment).flatMap { $0.isEmpty ? nil : $0 }
         case .fail, .policy, .neutral, .temperror, .permerror:
             let text = sanitisedComment(report.reason ?? "")
             return text.isEmpty ? defaultComment(report.result) : text
