@@ -77,7 +77,7 @@ public struct PartialSignature: Sendable, Equatable {
     static func firstLine(of entity: MIMEEntity) -> String? {
         guard entity.contentType.mediaType.hasPrefix("text/"), case .leaf = entity.content else { return nil }
         let text = String(decoding: entity.decodedBody.prefix(4_096), as: UTF8.self)
-        guard let line = text.split(whereSeparator: { $0 == "\r" || $0 == "\n" })
+        guard let line = text.split(whereSeparator: \.isNewline)
             .first(where: { !$0.allSatisfy { $0 == " " || $0 == "\t" } }) else { return nil }
         let trimmed = line.trimmingCharacters(in: .whitespaces)
         return trimmed.count > 72 ? String(trimmed.prefix(72)) + "..." : trimmed
