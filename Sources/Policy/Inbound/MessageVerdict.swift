@@ -33,11 +33,14 @@ extension VerificationPolicy {
         var report = verifier.verify(fields: fields, body: body, fromAddress: from.single, at: now)
         report = Self.applyFromRules(report, from: from)
         var protectedSubject: String?
-        if let protected = report.protectedHeaders, report.result == .pass || report.isPartialSignature {
+        // The verifier compared the signer with the outer From; the signed From is what the
+        // signer vouches for, so an outer From that differs is the reason (also when the
+        // verifier already said policy because the signer is not the outer From).
+        if let protected = report.protectedHeaders, report.result == .pass || report.result == .policy {
             let comparison = HeaderProtection.compare(protected, outer: fields)
             if let mismatch = comparison.fromMismatch {
                 report = Self.downgrade(report, reason: mismatch)
-            } else {
+            } else if report.result == .pass || report.isPartialSignature {
                 report.note = HeaderProtection.note(comparison.changed)
                 if report.result == .pass { protectedSubject = comparison.protectedSubject }
             }
