@@ -182,8 +182,9 @@ public struct SigningPolicy: Sendable {
             return edits
         }
         let message = try message.loadingBody()
-        let entity = try layer.map { try SignableEntity.make(fields: $0.unwrappedFields(message.fields), body: $0.innerBody) }
+        var entity = try layer.map { try SignableEntity.make(fields: $0.unwrappedFields(message.fields), body: $0.innerBody) }
             ?? SignableEntity.make(fields: message.fields, body: message.body)
+        if configuration.headerProtection { entity = entity.protectingHeaders(message.fields) }
         var edits = Self.outerHeaderEdits(message.fields)
         switch form {
         case .detached:
@@ -251,11 +252,14 @@ extension SigningPolicy {
         try file.forEachPiece { scanner.feed($0) }
         let scan = scanner.finish()
         if scan.verbatim {
-            let header = try SignableEntity.make(fields: message.fields, body: []).bytes
+            var entity = try SignableEntity.make(fields: message.fields, body: [])
+            if configuration.headerProtection { entity = entity.protectingHeaders(message.fields) }
+            let header = entity.bytes
             guard !scan.containsNeedle, !header.contains(needle) else { return nil }
             return (header, file)
         }
-        guard var converter = StreamingTextConverter(fields: message.fields) else { return nil }
+        // The converting view writes its own header; header protection takes the in-memory path.
+        guard !configuration.headerProtection, var converter = StreamingTextConverter(fields: message.fields) else { return nil }
         var runs = LineRuns()
         var boundaryInText = false
         func scanRun(_ run: UnsafeRawBufferPointer) {
