@@ -40,9 +40,12 @@ struct DiagnoseCommand: ParsableCommand {
 
     /// The diagnosis in plain words, one fact per line.
     static func diagnosisLines(_ report: VerificationReport) -> [String] {
-        if let partial = report.partial {
-            return partialLines(partial, counted: report.isPartialSignature)
-        }
+        let structure = report.partial.map { partialLines($0, counted: report.isPartialSignature) } ?? []
+        return signatureLines(report) + structure
+    }
+
+    /// What broke the signature itself (a digest mismatch, the CVE-2018-18509 trick).
+    static func signatureLines(_ report: VerificationReport) -> [String] {
         guard let diagnosis = report.diagnosis else {
             if report.result == .fail, report.reason?.contains("CVE-2018-18509") == true {
                 return ["diagnosis: none (the signature carries other content than the signed part shows: an attack, not transport damage)"]
@@ -61,11 +64,11 @@ struct DiagnoseCommand: ParsableCommand {
     /// added after signing is named with its first line).
     static func partialLines(_ partial: PartialSignature, counted: Bool) -> [String] {
         var lines = ["diagnosis: partial signature: only part \(partial.signedSection) is signed"
-                     + (counted ? "" : " (accepted: PartialSignatures pass)")]
+                     + (counted ? "" : " (not counted against it: PartialSignatures pass, or the signature failed anyway)")]
         for part in partial.unsigned {
             let what: String
             switch part.position {
-            case .after: what = "footer part \(part.section) (\(part.mediaType)) added after the signed part"
+            case .after: what = "footer part \(part.section) (\(part.mediaType)) added after signing"
             case .before: what = "unsigned part \(part.section) (\(part.mediaType)) before the signed part"
             case .alternative: what = "unsigned alternative part \(part.section) (\(part.mediaType))"
             }
