@@ -174,3 +174,31 @@ def test_protected_subject_changed_outside_is_reported_and_tagged_on_the_signed_
     assert subject(d.message) == f"{PASS_TAG} Quarterly figures"
     # The signed entity was not edited: the recipient can still verify it.
     assert rigmod.openssl_verify(d.message, verify_rig.trust_anchor, tmp_path).ok
+
+
+def test_outbound_header_protection_verifies_everywhere_and_reads_back(verify_rig, rcpt, tmp_path, milter_bin):
+    """HeaderProtection yes: mail from an internal client is signed with hp="clear"; OpenSSL, NSS
+    and gpgsm accept the signature, and `verify` finds the protected fields (a pass)."""
+    import dataclasses
+    from test_postfix_verify import verify_settings
+    settings = verify_settings(verify_rig)
+    verify_rig.milter.restart(dataclasses.replace(settings, extra=settings.extra + "HeaderProtection yes\n"))
+    try:
+        sent = crlf(head(rcpt, subject="Protected figures") + TEXT)
+        verify_rig.send_smtp(from_=ALICE, to=rcpt, data=sent)
+        [d] = verify_rig.sink.wait_for(rcpt)
+    finally:
+        verify_rig.milter.restart(settings)
+    v = rigmod.openssl_verify(d.message, verify_rig.trust_anchor, tmp_path)
+    assert v.ok, v.output
+    content, _ = rigmod.signature_parts(d.message)
+    assert content is not None
+    first = content.split(b"\r\n", 1)[0]
+    assert first.startswith(b"Content-Type: text/plain") and first.endswith(b'; hp="clear"'), content[:200]
+    assert b"\r\nSubject: Protected figures\r\n" in content and f"\r\nFrom: Alice <{ALICE}>\r\n".encode() in content
+    nss_ok, nss_log = rigmod.nss_verify(d.message, verify_rig.trust_anchor, tmp_path)
+    assert nss_ok, nss_log
+    gpgsm_ok, gpgsm_log = rigmod.gpgsm_verify(d.message, verify_rig.trust_anchor, tmp_path)
+    assert gpgsm_ok, gpgsm_log
+    status, printed = verify_line(verify_rig, milter_bin, d.message, tmp_path / "protected.eml")
+    assert status == 0 and printed.startswith(f"smime=pass body.smime-identifier={ALICE}"), printed
