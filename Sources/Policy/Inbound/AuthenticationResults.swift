@@ -21,7 +21,8 @@ public enum AuthenticationResults {
     ///     	body.smime-identifier=alice@example.com body.smime-part=1
     ///
     /// A result other than pass gets a comment in plain words (the report's reason, made safe
-    /// for a comment); an encrypted message is `smime=none (message is encrypted)` and an
+    /// for a comment), a pass only when the report has a `note` (header protection: the outer
+    /// Subject differs from the signed one); an encrypted message is `smime=none (message is encrypted)` and an
     /// unsigned one plain `smime=none`. Properties: `body.smime-identifier`,
     /// `body.smime-part`, and `body.smime-serial` with `body.smime-issuer` when the report has
     /// both (RFC 7281 §3.2 says both or neither), each written as a token, an address or a

@@ -9,6 +9,8 @@ import SMIME
 ///
 /// Which tag applies (each is optional, empty by default):
 /// - `pass` → `SubjectTagPass`;
+/// - `policy` for a valid signature over one part only → `SubjectTagPartial` (not broken, but
+///   not the message's signature either);
 /// - `fail`, `policy`, `neutral`, `permerror` → `SubjectTagFail` (the message is signed, but
 ///   the signature proves nothing: the reader should not trust it);
 /// - `none` (unsigned) → `SubjectTagNone`;
