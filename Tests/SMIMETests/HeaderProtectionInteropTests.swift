@@ -66,4 +66,40 @@ struct HeaderProtectionInteropTests {
             #expect(report.protectedHeaders?.fields.first(named: "Subject") != nil)
         }
     }
+
+    /// Bouncy Castle (Java, bcpkix) verifies the header-protected signature too, detached and
+    /// opaque, with the path to the test root (Tests/fixtures/BCVerify.java); a changed byte fails.
+    @Test(.enabled(if: BCVerifier.isAvailable))
+    func bouncyCastleAcceptsIt() throws {
+        let pki = try TestPKI.get()
+        let identity = try pki.identity("alice")
+        let entity = try Self.entity()
+        let detached = try CMSSigner.sign(content: entity, identity: identity, digest: .sha256, detached: true)
+        let verdict = try BCVerifier.verify(signature: detached, content: entity, root: pki.rootPEM)
+        #expect(verdict.valid, "\(verdict.log)")
+        let opaque = try CMSSigner.sign(content: entity, identity: identity, digest: .sha256, detached: false)
+        #expect(try BCVerifier.verify(signature: opaque, content: nil, root: pki.rootPEM).valid)
+        var changed = entity
+        changed[changed.count - 3] ^= 0x01
+        #expect(!(try BCVerifier.verify(signature: detached, content: changed, root: pki.rootPEM).valid))
+    }
+}
+
+/// Bouncy Castle through `java` running Tests/fixtures/BCVerify.java (Debian's libbcpkix-java).
+enum BCVerifier {
+    static let jars = ["bcprov", "bcpkix", "bcutil"].map { "/usr/share/java/\($0).jar" }
+
+    static var isAvailable: Bool {
+        jars.allSatisfy { FileManager.default.fileExists(atPath: $0) }
+            && FileManager.default.isExecutableFile(atPath: "/usr/bin/java")
+    }
+
+    static func verify(signature: [UInt8], content: [UInt8]?, root: String) throws -> Verdict {
+        let scratch = try TemporaryDirectory(prefix: "bc")
+        var arguments = ["-cp", jars.joined(separator: ":"), TestPKI.repositoryRoot + "/Tests/fixtures/BCVerify.java",
+                         root, try scratch.write("sig.der", signature)]
+        if let content { arguments.append(try scratch.write("content", content)) }
+        let result = try Subprocess.run("java", arguments)
+        return Verdict(valid: result.status == 0 && result.stdout.contains("VALID signers="), content: [], log: result.combined)
+    }
 }
