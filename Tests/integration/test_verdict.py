@@ -202,3 +202,29 @@ def test_outbound_header_protection_verifies_everywhere_and_reads_back(verify_ri
     assert gpgsm_ok, gpgsm_log
     status, printed = verify_line(verify_rig, milter_bin, d.message, tmp_path / "protected.eml")
     assert status == 0 and printed.startswith(f"smime=pass body.smime-identifier={ALICE}"), printed
+
+
+def test_outbound_header_protection_from_the_spool_file(verify_rig, rcpt, tmp_path):
+    """A body over SpoolThreshold is signed from the spool file (the streaming path); with
+    HeaderProtection yes its signed entity still carries the protected fields and hp="clear"."""
+    import dataclasses
+    from test_postfix_verify import verify_settings
+    settings = verify_settings(verify_rig)
+    spool = verify_rig.milter.directory / "spool"
+    verify_rig.milter.restart(dataclasses.replace(
+        settings, extra=settings.extra + f"HeaderProtection yes\nSpoolThreshold 64K\nSpoolDirectory {spool}\n"))
+    try:
+        line = "the quick brown fox jumps over the lazy dog\n"   # 7-bit, no trailing blank: kept verbatim
+        body = line * (200_000 // len(line))
+        sent = crlf(head(rcpt, subject="Large protected") + "Content-Type: text/plain; charset=us-ascii\n\n" + body)
+        verify_rig.send_smtp(from_=ALICE, to=rcpt, data=sent)
+        [d] = verify_rig.sink.wait_for(rcpt)
+    finally:
+        verify_rig.milter.restart(settings)
+    assert spool.is_dir(), "the body went through the spool file"
+    v = rigmod.openssl_verify(d.message, verify_rig.trust_anchor, tmp_path)
+    assert v.ok, v.output
+    content, _ = rigmod.signature_parts(d.message)
+    assert content is not None and content.split(b"\r\n", 1)[0].endswith(b'; hp="clear"'), content[:200]
+    assert b"\r\nSubject: Large protected\r\n" in content
+    assert len(content) > 150_000
