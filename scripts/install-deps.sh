@@ -16,6 +16,8 @@ PACKAGES=(
     openssl python3 python3-pip
     # protocol-level tests and the other verifiers (NSS cmsutil, GnuPG gpgsm)
     miltertest libnss3-tools gpgsm
+    # Bouncy Castle (Java) as a further verifier of header-protected signatures
+    libbcpkix-java default-jdk-headless
     # a real disclaimer milter before ours (broken client signatures, test_postfix_broken.py)
     mimedefang
     # tools that break signatures, for the diagnosis tests (reformime is in maildrop)

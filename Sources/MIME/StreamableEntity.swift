@@ -6,19 +6,23 @@ extension SignableEntity {
     /// for a single-part text body (`StreamingTextConverter`: 8-bit text, long lines and the
     /// like become quoted-printable a run of lines at a time). Nil when neither applies, or
     /// when `boundary` occurs in the entity (practically impossible with 32 random characters;
-    /// the in-memory path then chooses another).
-    public static func streamable(fields: [HeaderField], file: BodyFile,
-                                  boundary: String) throws -> (header: [UInt8], body: BodyFile)? {
+    /// the in-memory path then chooses another). With `protectingHeaders` the entity carries
+    /// RFC 9788 protected headers (`protectingHeaders(_:)`); only the verbatim case streams then,
+    /// since the converting view writes its own header.
+    public static func streamable(fields: [HeaderField], file: BodyFile, boundary: String,
+                                  protectingHeaders: Bool = false) throws -> (header: [UInt8], body: BodyFile)? {
         let needle = Array(boundary.utf8)
         var scanner = VerbatimBodyScanner(fields: fields, needle: needle)
         try file.forEachPiece { scanner.feed($0) }
         let scan = scanner.finish()
         if scan.verbatim {
-            let header = try SignableEntity.make(fields: fields, body: []).bytes
+            var entity = try SignableEntity.make(fields: fields, body: [])
+            if protectingHeaders { entity = entity.protectingHeaders(fields) }
+            let header = entity.bytes
             guard !scan.containsNeedle, !ByteSearch.contains(header, needle) else { return nil }
             return (header, file)
         }
-        guard var converter = StreamingTextConverter(fields: fields) else { return nil }
+        guard !protectingHeaders, var converter = StreamingTextConverter(fields: fields) else { return nil }
         var runs = LineRuns()
         var boundaryInText = false
         func scanRun(_ run: UnsafeRawBufferPointer) {

@@ -58,8 +58,7 @@ struct LoadedSetup {
         do {
             let store = try TrustStore(anchors: [anchors], crlDirectory: configuration.crlDir)
             problems += store.problems.map { "TrustAnchors: \($0)" }
-            return MessageVerifier(
-                trust: store, options: VerificationOptions(allowWeakAlgorithms: configuration.allowWeakAlgorithms))
+            return MessageVerifier(trust: store, options: configuration.verificationOptions())
         } catch {
             problems.append("TrustAnchors \(anchors): \(error); inbound mail is not verified")
             return nil
@@ -78,7 +77,7 @@ extension LoadedSetup {
         do {
             return MessageVerifier(
                 trust: try TrustStore.empty(),
-                options: VerificationOptions(allowWeakAlgorithms: configuration.allowWeakAlgorithms))
+                options: configuration.verificationOptions())
         } catch {
             problems.append("cannot check client signatures on outbound mail: \(error); such mail is left alone")
             return nil

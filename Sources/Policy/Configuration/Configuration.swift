@@ -51,6 +51,12 @@ public struct Configuration: Sendable, Equatable {
     public var crlDir: String?
     /// `AllowWeakAlgorithms`: let MD5/SHA-1 and short RSA keys pass verification.
     public var allowWeakAlgorithms: Bool = false
+    /// `SubjectTagPartial`: Subject prefix for mail with a valid signature over one part only.
+    public var subjectTagPartial: String = ""
+    /// `PartialSignatures`: what a valid signature over one part of the message gives.
+    public var partialSignatures: PartialSignatureRule = .policy
+    /// `HeaderProtection`: sign outbound mail with RFC 9788 header protection (`hp="clear"`).
+    public var headerProtection: Bool = false
 
     // Outbound mail already signed by the client (see ConfigurationKey+Outbound.swift).
     /// `OnBrokenSignature`: the global action for broken client signatures; nil for the

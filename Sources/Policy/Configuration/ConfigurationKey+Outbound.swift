@@ -18,5 +18,13 @@ extension ConfigurationKey {
             apply: { value, _, config in config.brokenSignatureReport = try ValueParsers.mailAddress(value) },
             show: { $0.brokenSignatureReport }
         ),
+        ConfigurationKey(
+            name: "HeaderProtection",
+            syntax: "yes | no",
+            defaultValue: "no",
+            doc: "Sign outbound mail with RFC 9788 header protection: From, To, Cc, Subject, Date, Message-ID and Reply-To are copied into the signed part, whose Content-Type gets hp=\"clear\", so a receiver can tell a header changed on the way.",
+            apply: { value, _, config in config.headerProtection = try ValueParsers.boolean(value) },
+            show: { $0.headerProtection ? "yes" : "no" }
+        ),
     ]
 }

@@ -22,7 +22,8 @@ public enum AuthenticationResults {
     ///     	body.smime-identifier=alice@example.com body.smime-part=1
     ///
     /// A result other than pass gets a comment in plain words (the report's reason, made safe
-    /// for a comment); an encrypted message is `smime=none (message is encrypted)` and an
+    /// for a comment), a pass only when the report has a `note` (header protection: the outer
+    /// Subject differs from the signed one); an encrypted message is `smime=none (message is encrypted)` and an
     /// unsigned one plain `smime=none`. Properties: `body.smime-identifier`,
     /// `body.smime-part`, and `body.smime-serial` with `body.smime-issuer` when the report has
     /// both (RFC 7281 §3.2 says both or neither), each written as a token, an address or a
@@ -65,12 +66,14 @@ public enum AuthenticationResults {
         resultTokens(for: report).joined(separator: " ")
     }
 
-    /// The comment for `report`, already sanitised, or nil for pass and for unsigned mail.
+    /// The comment for `report`, already sanitised, or nil for pass and for unsigned mail
+    /// (unless the report carries a `note`).
     static func comment(for report: VerificationReport) -> String? {
         if report.isEncrypted { return "message is encrypted" }
         switch report.result {
         case .pass, .none:
-            return nil
+            // A pass can carry a remark (header protection: the outer Subject was changed).
+            return report.note.map(sanitisedComment).flatMap { $0.isEmpty ? nil : $0 }
         case .fail, .policy, .neutral, .temperror, .permerror:
             let text = sanitisedComment(report.reason ?? "")
             return text.isEmpty ? defaultComment(report.result) : text

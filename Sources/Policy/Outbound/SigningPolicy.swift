@@ -185,8 +185,9 @@ public struct SigningPolicy: Sendable {
            let edits = try streamingSigningEdits(message, file: file, identity: identity, form: form) {
             return edits
         }
-        let entity = try layer.map { try SignableEntity.make(fields: $0.unwrappedFields(message.fields), body: $0.innerBody) }
+        var entity = try layer.map { try SignableEntity.make(fields: $0.unwrappedFields(message.fields), body: $0.innerBody) }
             ?? SignableEntity.make(fields: message.fields, body: try message.body.bytes())
+        if configuration.headerProtection { entity = entity.protectingHeaders(message.fields) }
         var edits = Self.outerHeaderEdits(message.fields)
         switch form {
         case .detached:
@@ -216,7 +217,8 @@ extension SigningPolicy {
                                form: SignatureForm) throws -> [MessageEdit]? {
         guard form == .detached else { return nil }
         let boundary = SMIMEWriter.randomBoundary()
-        guard let (header, body) = try SignableEntity.streamable(fields: message.fields, file: file, boundary: boundary) else {
+        guard let (header, body) = try SignableEntity.streamable(fields: message.fields, file: file, boundary: boundary,
+                                                                        protectingHeaders: configuration.headerProtection) else {
             return nil
         }
         let signature = try CMSSigner.sign(identity: identity, digest: configuration.digest, detached: true) { write in
