@@ -133,7 +133,7 @@ def token_rig(request, milter_bin):
 
     def finish():
         try:
-            r.stop()
+            r.stop(keep=os.environ.get("SMIME_RIG_KEEP") == "1")
         finally:
             if old_conf is None:
                 os.environ.pop("SOFTHSM2_CONF", None)

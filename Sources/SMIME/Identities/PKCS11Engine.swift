@@ -122,6 +122,8 @@ final class PKCS11Engine: @unchecked Sendable {
         defer { lock.unlock() }
         if engine == nil {
             engine = smime_pkcs11_engine_new(modulePath ?? TokenSettings().resolvedModulePath)
+            // Loading leaves lookups that failed on the way in the queue; only the load's own count.
+            if engine != nil { ERR_clear_error() }
         }
         return engine
     }

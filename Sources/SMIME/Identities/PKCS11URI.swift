@@ -10,7 +10,8 @@ import Foundation
 /// other than `private`, attributes RFC 7512 does not define (except vendor `x-` ones), bad
 /// percent-encoding, and a URI naming neither `object` nor `id`.
 public struct PKCS11URI: Sendable, Equatable, CustomStringConvertible {
-    /// Path attributes, names lower-cased, values percent-decoded, in URI order.
+    /// Path attributes, names lower-cased, values percent-decoded, in URI order; `id` (binary)
+    /// as lower-case hexadecimal.
     public let attributes: [(name: String, value: String)]
     /// The URI as handed to the engine: the path part only (no query), as written.
     public let engineURI: String
@@ -57,7 +58,9 @@ public struct PKCS11URI: Sendable, Equatable, CustomStringConvertible {
                 throw bad("unknown attribute \"\(name)\"")
             }
             guard !found.contains(where: { $0.name == name }) else { throw bad("attribute \"\(name)\" appears twice") }
-            guard let value = Self.percentDecoded(parts[1]) else {
+            guard let bytes = Self.percentDecoded(parts[1]),
+                  let value = name == "id" ? bytes.map { String(format: "%02x", $0) }.joined()
+                                           : String(validating: bytes, as: UTF8.self) else {
                 throw bad("attribute \"\(name)\" has bad percent-encoding")
             }
             found.append((name, value))
@@ -82,8 +85,8 @@ public struct PKCS11URI: Sendable, Equatable, CustomStringConvertible {
 
     public static func == (a: PKCS11URI, b: PKCS11URI) -> Bool { a.engineURI == b.engineURI }
 
-    /// Percent-decodes `text` as UTF-8; nil on a bad escape or invalid UTF-8.
-    static func percentDecoded(_ text: Substring) -> String? {
+    /// Percent-decodes `text`; nil on a bad escape.
+    static func percentDecoded(_ text: Substring) -> [UInt8]? {
         var bytes: [UInt8] = []
         var index = text.utf8.startIndex
         let utf8 = text.utf8
@@ -102,7 +105,7 @@ public struct PKCS11URI: Sendable, Equatable, CustomStringConvertible {
                 index = utf8.index(after: index)
             }
         }
-        return String(validating: bytes, as: UTF8.self)
+        return bytes
     }
 
     private static func hexValue(_ byte: UInt8) -> UInt8? {
