@@ -284,6 +284,53 @@ def test_reload_picks_up_a_key_added_to_the_token(token_rig, rcpt, tmp_path):
     assert_signed_by(token_rig, d, tmp_path, ERIN, "EC")
 
 
+def test_concurrent_mail_shares_the_bounded_token_sessions(token_rig, rcpt, tmp_path):
+    # TokenSessions 2 in this rig: twelve messages at once for two token identities must all be
+    # signed (they wait for a session), none tempfailed.
+    import concurrent.futures
+    jobs = [(DAVE if i % 2 == 0 else ERIN, rcpt.replace("@", f"-{i}@")) for i in range(12)]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=12) as pool:
+        results = list(pool.map(lambda job: send(token_rig, job[0], job[1], subject="at once"), jobs))
+    for result in results:
+        assert result.accepted, result.transcript
+    for i, (sender, to) in enumerate(jobs):
+        [d] = token_rig.sink.wait_for(to)
+        v = rigmod.openssl_verify(d.message, token_rig.trust_anchor, tmp_path / str(i))
+        assert v.ok, v.output
+        assert sender in rigmod.signer_info(v.signer_pem)[0]
+
+
+def test_signs_with_a_read_only_token_directory_and_private_dev(token_rig, rcpt, tmp_path):
+    """What the sandboxed unit gives the milter: ProtectSystem=strict makes the token directory
+    read-only, PrivateDevices=yes leaves only the pseudo-devices in /dev."""
+    probe = subprocess.run(["unshare", "--mount", "true"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip(f"cannot make a mount namespace here: {probe.stderr.decode(errors='replace')}")
+    import stat
+    dev = token_rig.root / "private-dev"
+    dev.mkdir(exist_ok=True)
+    for name, minor in (("null", 3), ("zero", 5), ("random", 8), ("urandom", 9)):
+        if not (dev / name).exists():
+            os.mknod(dev / name, stat.S_IFCHR | 0o666, os.makedev(1, minor))
+    tokendir = str(token_rig.token.tokendir)
+    token_rig.milter.launcher = [
+        "unshare", "--mount", "--propagation", "private", "sh", "-c",
+        'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && mount --bind "$1" /dev '
+        '&& shift && exec "$@"', tokendir, str(dev)]
+    try:
+        token_rig.milter.restart(token_rig.token_settings)
+        for sender, kind in ((DAVE, "RSA"), (ERIN, "EC")):
+            to = rcpt.replace("@", f"-{kind.lower()}@")
+            result = send(token_rig, sender, to)
+            assert result.accepted, result.transcript
+            [d] = token_rig.sink.wait_for(to)
+            v = rigmod.openssl_verify(d.message, token_rig.trust_anchor, tmp_path / kind)
+            assert v.ok, v.output
+    finally:
+        token_rig.milter.launcher = []
+        token_rig.milter.restart(token_rig.token_settings)
+
+
 def test_no_pin_in_any_log(token_rig):
     # Runs last in this file: after starts, a wrong PIN, an outage and a reload.
     texts = {"milter log": token_rig.milter.log(), "postfix log": token_rig.postfix.log_text()}

@@ -106,7 +106,11 @@ final class PKCS11Engine: @unchecked Sendable {
             ? smime_pkcs11_load_key(engine, uri.engineURI, nil)
             : secret.withUnsafeBufferPointer { smime_pkcs11_load_key(engine, uri.engineURI, $0.baseAddress) }
         guard let key else {
-            let errors = OpenSSL.drainErrors()
+            // SoftHSM initialises its own OpenSSL engines (rdrand, gost) when the module starts;
+            // those failed lookups are not why the key did not load.
+            let errors = OpenSSL.drainErrors().filter {
+                !$0.contains("DSO support routines") && !$0.contains("dso not found") && !$0.contains("no such engine")
+            }
             markBroken()
             if errors.contains(where: { $0.contains("PIN incorrect") || $0.contains("PIN locked") || $0.contains("PIN len") }) {
                 throw SMIMEError(.tokenPINRefused, "the token refused the PIN", openSSLErrors: errors)
