@@ -79,9 +79,9 @@ final class PKCS11Engine: @unchecked Sendable {
     /// Runs `body` holding a session permit and the shared epoch lock, with the generation
     /// in force. Throws when no session frees up within `sessionWait`.
     func withSession<T>(_ body: (_ generation: Int) throws -> T) throws -> T {
-        let semaphore = lock.withLock { sessions }
+        let (semaphore, count) = lock.withLock { (sessions, sessionCount) }
         guard semaphore.wait(timeout: .now() + Self.sessionWait) == .success else {
-            throw SMIMEError(.tokenUnavailable, "no free token session within 30 s (TokenSessions \(sessionCount))")
+            throw SMIMEError(.tokenUnavailable, "no free token session within 30 s (TokenSessions \(count))")
         }
         defer { semaphore.signal() }
         reopenIfBroken()
