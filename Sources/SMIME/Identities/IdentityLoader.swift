@@ -62,12 +62,19 @@ public enum IdentityLoader {
             throw IdentityProblem(file: certificateFile,
                                   reason: "no private key: put it in \(name).pem or \(name).key, or use \(name).p12")
         }
-        if !embeddedKey, let uri = try tokenURI(in: keyPath) {
-            return try assemble(name: name, file: certificateFile, certificates: owned.release(),
-                                key: .token(TokenKey(uri: uri, settings: tokens)),
-                                sourceFiles: [certificateFile, keyPath], now: now, allowExpired: allowExpired)
+        let keyBytes: [UInt8]
+        if embeddedKey {
+            keyBytes = certificateContents.bytes
+        } else {
+            switch try readKeyFile(keyPath) {
+            case let .uri(uri):
+                return try assemble(name: name, file: certificateFile, certificates: owned.release(),
+                                    key: .token(TokenKey(uri: uri, settings: tokens)),
+                                    sourceFiles: [certificateFile, keyPath], now: now, allowExpired: allowExpired)
+            case let .pem(bytes):
+                keyBytes = bytes
+            }
         }
-        let keyBytes = embeddedKey ? certificateContents.bytes : try SecureFile.read(keyPath, secret: true).bytes
         guard PEMReader.containsPrivateKey(keyBytes) else {
             throw IdentityProblem(file: keyPath, reason: "no PEM private key found")
         }
@@ -215,16 +222,36 @@ public enum IdentityLoader {
         return identity
     }
 
-    /// The `pkcs11:` URI in a key file, or nil when the file holds something else (a PEM key).
-    /// A URI is no secret, so such a file may be readable by others.
-    static func tokenURI(in path: String) throws(IdentityProblem) -> PKCS11URI? {
-        let contents = try SecureFile.read(path, secret: false)
-        let text = String(decoding: contents.bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        guard text.lowercased().hasPrefix("pkcs11:") else { return nil }
+    /// What a `NAME.key` holds: a `pkcs11:` URI naming a token key, or (PEM) key bytes.
+    enum KeyFileContents {
+        case uri(PKCS11URI)
+        case pem([UInt8])
+    }
+
+    /// Reads a key file. A key file must not be accessible by group or others, except one that
+    /// holds only a `pkcs11:` URI, which is no secret: only such an open file is read at all.
+    static func readKeyFile(_ path: String) throws(IdentityProblem) -> KeyFileContents {
+        let bytes: [UInt8]
         do {
-            return try PKCS11URI(text)
+            bytes = try SecureFile.read(path, secret: true).bytes
         } catch {
-            throw IdentityProblem(file: path, reason: "bad pkcs11 URI: \(error.reason)")
+            // Refused as open to others: it may still be a URI (readable by anyone anyway).
+            guard let open = try? SecureFile.read(path, secret: false).bytes, startsWithURI(open) else { throw error }
+            return .uri(try uri(in: open, file: path))
+        }
+        return startsWithURI(bytes) ? .uri(try uri(in: bytes, file: path)) : .pem(bytes)
+    }
+
+    private static func startsWithURI(_ bytes: [UInt8]) -> Bool {
+        let start = bytes.drop { $0 == 0x20 || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }.prefix(7)
+        return String(decoding: start, as: UTF8.self).lowercased() == "pkcs11:"
+    }
+
+    private static func uri(in bytes: [UInt8], file: String) throws(IdentityProblem) -> PKCS11URI {
+        do {
+            return try PKCS11URI(String(decoding: bytes, as: UTF8.self))
+        } catch {
+            throw IdentityProblem(file: file, reason: "bad pkcs11 URI: \(error.reason)")
         }
     }
 

@@ -59,7 +59,7 @@ public struct PKCS11URI: Sendable, Equatable, CustomStringConvertible {
             }
             guard !found.contains(where: { $0.name == name }) else { throw bad("attribute \"\(name)\" appears twice") }
             guard let bytes = Self.percentDecoded(parts[1]),
-                  let value = name == "id" ? bytes.map { String(format: "%02x", $0) }.joined()
+                  let value = name == "id" ? bytes.map({ String(format: "%02x", $0) }).joined()
                                            : String(validating: bytes, as: UTF8.self) else {
                 throw bad("attribute \"\(name)\" has bad percent-encoding")
             }
