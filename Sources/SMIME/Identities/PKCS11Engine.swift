@@ -135,10 +135,12 @@ final class PKCS11Engine: @unchecked Sendable {
     /// Re-opens the module when a failure asked for it: waits until no signature runs,
     /// finalises the module and drops the engine instance (a new one is made on the next load).
     private func reopenIfBroken() {
-        guard lock.withLock({ broken && engine != nil }) else {
-            lock.withLock { broken = false }
-            return
+        let needed: Bool = lock.withLock {
+            // Nothing is open yet: the next load opens the module afresh anyway.
+            if broken && engine == nil { broken = false }
+            return broken
         }
+        guard needed else { return }
         pthread_rwlock_wrlock(epochLock)
         defer { pthread_rwlock_unlock(epochLock) }
         loadLock.lock()
