@@ -24,6 +24,8 @@ PACKAGES=(
     maildrop altermime
     # the Debian package, its lint, unit check and man pages; the Sendmail rig (m4, libwrap0)
     dpkg-dev binutils lintian mandoc man-db groff-base systemd m4 libwrap0
+    # keys on a PKCS#11 token: SoftHSM2, OpenSSL's pkcs11 engine (libp11), pkcs11-tool
+    softhsm2 libengine-pkcs11-openssl opensc
 )
 
 if [ "$(id -u)" -ne 0 ]; then

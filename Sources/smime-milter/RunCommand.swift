@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import Milter
 import Policy
+import SMIME
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -101,6 +102,8 @@ final class PolicyDelegate: MilterDelegate {
     /// refused with a log line and the one in force stays.
     func reload(configPath: String) {
         let old = setup
+        // Keys added to a token since the last load are seen only by a fresh token login.
+        TokenSettings.reopenTokensOnNextUse()
         let new: LoadedSetup
         do {
             new = try LoadedSetup.load(configPath: configPath)

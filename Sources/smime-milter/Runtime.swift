@@ -21,7 +21,8 @@ struct LoadedSetup {
         var problems: [String] = []
         let identities: IdentityStore
         if let dir = configuration.certificateDir {
-            identities = IdentityStore.load(directory: dir, now: now)
+            if let problem = configuration.tokens.apply() { problems.append(problem) }
+            identities = IdentityStore.load(directory: dir, now: now, tokens: configuration.tokens)
             for problem in identities.rejected {
                 problems.append("identity refused: \(problem)")
             }

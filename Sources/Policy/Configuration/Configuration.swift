@@ -78,6 +78,8 @@ public struct Configuration: Sendable, Equatable {
     public var spoolThreshold: Int = 8 << 20
     /// `SpoolDirectory`: the private directory of the spool files.
     public var spoolDirectory: String = Configuration.defaultSpoolDirectory
+    /// `PKCS11Module`, `TokenPINFile`, `TokenSessions`: how keys on PKCS#11 tokens are reached.
+    public var tokens: TokenSettings = TokenSettings()
     /// The default `SpoolDirectory`.
     public static let defaultSpoolDirectory = "/var/tmp/smime-milter"
 
