@@ -44,7 +44,7 @@ let package = Package(
         .target(name: "MIME"),
         .target(name: "SMIME", dependencies: ["MIME", "COpenSSL"]),
         .target(name: "Policy", dependencies: ["MIME", "SMIME"]),
-        .target(name: "Milter", dependencies: ["Policy", "CMilter"]),
+        .target(name: "Milter", dependencies: ["Policy", "MIME", "CMilter"]),
         // The SQLite implementation of Policy's RecipientCertificateStore.
         .target(name: "RecipientStoreSQLite", dependencies: [
             "Policy", "SMIME", .product(name: "GRDB", package: "GRDB.swift"),
@@ -70,6 +70,10 @@ let package = Package(
         .testTarget(name: "MIMETests", dependencies: ["MIME"]),
         .testTarget(name: "SMIMETests", dependencies: ["SMIME", "MIME"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "SMIME", "MIME"]),
+        // The libmilter binding's per-connection logic against a recording EditSink.
+        .testTarget(name: "MilterTests", dependencies: ["Milter", "Policy", "SMIME", "MIME"]),
+        // The executable's pieces (process state, log line).
+        .testTarget(name: "SMIMEMilterToolTests", dependencies: ["smime-milter", "Policy", "MIME"]),
         // Writes to a store until killed (the kill -9 test of RecipientStoreTests).
         .executableTarget(name: "recipient-store-stress", dependencies: ["RecipientStoreSQLite", "Policy"]),
         .testTarget(name: "RecipientStoreTests", dependencies: ["RecipientStoreSQLite", "Policy", "SMIME"]),

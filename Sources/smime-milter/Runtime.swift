@@ -21,7 +21,8 @@ struct LoadedSetup {
         var problems: [String] = []
         let identities: IdentityStore
         if let dir = configuration.certificateDir {
-            identities = IdentityStore.load(directory: dir, now: now)
+            if let problem = configuration.tokens.apply() { problems.append(problem) }
+            identities = IdentityStore.load(directory: dir, now: now, tokens: configuration.tokens)
             for problem in identities.rejected {
                 problems.append("identity refused: \(problem)")
             }
@@ -58,8 +59,7 @@ struct LoadedSetup {
         do {
             let store = try TrustStore(anchors: [anchors], crlDirectory: configuration.crlDir)
             problems += store.problems.map { "TrustAnchors: \($0)" }
-            return MessageVerifier(
-                trust: store, options: VerificationOptions(allowWeakAlgorithms: configuration.allowWeakAlgorithms))
+            return MessageVerifier(trust: store, options: configuration.verificationOptions())
         } catch {
             problems.append("TrustAnchors \(anchors): \(error); inbound mail is not verified")
             return nil
@@ -78,7 +78,7 @@ extension LoadedSetup {
         do {
             return MessageVerifier(
                 trust: try TrustStore.empty(),
-                options: VerificationOptions(allowWeakAlgorithms: configuration.allowWeakAlgorithms))
+                options: configuration.verificationOptions())
         } catch {
             problems.append("cannot check client signatures on outbound mail: \(error); such mail is left alone")
             return nil

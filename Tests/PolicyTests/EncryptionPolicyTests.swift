@@ -106,7 +106,7 @@ struct EncryptionDecisionTests {
         guard case .deferToOwnTransaction(let reply) = p.atRecipient(noCert, transactionClass: first) else {
             Issue.record("not deferred"); return
         }
-        #expect(reply.code == "452" && reply.enhanced == "4.5.3")
+        #expect(reply.code == "452" && reply.xcode == "4.5.3")
         // Another signing choice is another class, certificate or not.
         let opaque = p.classify("d@bank.example", hasUsableCertificate: true)
         #expect(p.atRecipient(opaque, transactionClass: first) != .accept(first))
@@ -122,7 +122,7 @@ struct EncryptionDecisionTests {
         #expect(Self.policy.missingCertificateReply.code == "450")
         var rejecting = Self.policy
         rejecting.onMissingCertificate = .reject
-        #expect(rejecting.missingCertificateReply.code == "550" && rejecting.missingCertificateReply.enhanced == "5.7.1")
+        #expect(rejecting.missingCertificateReply.code == "550" && rejecting.missingCertificateReply.xcode == "5.7.1")
     }
 
     @Test func endOfMessage() {
@@ -159,7 +159,7 @@ struct EncryptionDecisionTests {
             guard case .refuse(let mixed, let why) = p.atEndOfMessage([Self.facts("r@partner.example", cert: true), other]) else {
                 Issue.record("\(other.address): a require recipient would get plaintext"); continue
             }
-            #expect(mixed.enhanced == "4.5.3" && why.contains("differ in class"))
+            #expect(mixed.xcode == "4.5.3" && why.contains("differ in class"))
         }
     }
 

@@ -40,14 +40,6 @@ public enum RecipientVerdict: Sendable, Equatable {
     case refuse(reply: SMTPReply)
 }
 
-/// An SMTP reply the binding sends with `smfi_setreply`.
-public struct SMTPReply: Sendable, Equatable, CustomStringConvertible {
-    public let code: String
-    public let enhanced: String
-    public let text: String
-    public var description: String { "\(code) \(enhanced) \(text)" }
-}
-
 /// The outcome for a whole message at end-of-message.
 public enum EncryptionDecision: Sendable, Equatable {
     /// Encrypt to these recipients (lower-cased envelope addresses), plus the archive certificate
@@ -115,7 +107,7 @@ public struct EncryptionPolicy: Sendable, Equatable {
         }
         guard let transactionClass else { return .accept(recipientClass) }
         guard transactionClass == recipientClass else {
-            return .deferToOwnTransaction(reply: SMTPReply(code: "452", enhanced: "4.5.3",
+            return .deferToOwnTransaction(reply: SMTPReply(code: "452", xcode: "4.5.3",
                 text: "Recipient needs a transaction of its own (encryption class \(recipientClass), not \(transactionClass)); try again"))
         }
         return .accept(recipientClass)
@@ -125,9 +117,9 @@ public struct EncryptionPolicy: Sendable, Equatable {
     public var missingCertificateReply: SMTPReply {
         switch onMissingCertificate {
         case .tempfail:
-            return SMTPReply(code: "450", enhanced: "4.7.0", text: "No usable encryption certificate for this recipient yet; try again later")
+            return SMTPReply(code: "450", xcode: "4.7.0", text: "No usable encryption certificate for this recipient yet; try again later")
         case .reject:
-            return SMTPReply(code: "550", enhanced: "5.7.1", text: "No usable encryption certificate for this recipient; mail to it must be encrypted")
+            return SMTPReply(code: "550", xcode: "5.7.1", text: "No usable encryption certificate for this recipient; mail to it must be encrypted")
         }
     }
 
@@ -146,7 +138,7 @@ public struct EncryptionPolicy: Sendable, Equatable {
             return .encrypt(recipients: recipients.map(\.address), cipher: contentCipher(for: recipients), archive: hasArchive)
         }
         if !required.isEmpty {
-            return .refuse(reply: SMTPReply(code: "451", enhanced: "4.5.3",
+            return .refuse(reply: SMTPReply(code: "451", xcode: "4.5.3",
                                             text: "Recipients differ in encryption class; send to them separately"),
                            reason: "recipients differ in class: \(required.map(\.address).joined(separator: ", ")) must be encrypted, "
                            + "\(blockers.map(\.address).joined(separator: ", ")) cannot be")
