@@ -32,6 +32,7 @@ test: deps
 	$(SWIFT) build -c $(CONFIG)
 	$(SWIFT) test
 	SMIME_MILTER_BIN=$(abspath $(BIN)) $(PYTEST) -v Tests/integration
+	$(MAKE) fuzz-smoke
 
 demo: build
 	SMIME_MILTER_BIN=$(abspath $(BIN)) bash scripts/demo.sh
@@ -42,3 +43,4 @@ clean:
 # make deb, deb-lint, package-test; make bench (kept last: their targets must not become the default)
 include packaging/Makefile.deb.mk
 include bench.mk
+include fuzz.mk
