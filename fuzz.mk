@@ -5,7 +5,7 @@
 # FUZZ_SECONDS per target (default 300) for `make fuzz`; `make fuzz-smoke` (run by `make test`)
 # gives each target FUZZ_SMOKE_SECONDS. A finding fails and leaves the input in test-out/fuzz/.
 FUZZ_SECONDS       ?= 300
-FUZZ_SMOKE_SECONDS ?= 30
+FUZZ_SMOKE_SECONDS ?= 25
 FUZZ_BUILD_DIR     ?= .build-fuzz
 FUZZ_TARGETS       ?=
 
