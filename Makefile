@@ -44,3 +44,4 @@ clean:
 include packaging/Makefile.deb.mk
 include bench.mk
 include fuzz.mk
+include sanitize.mk

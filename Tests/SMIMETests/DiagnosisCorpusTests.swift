@@ -14,8 +14,10 @@ struct DiagnosisCorpusTests {
 
     static func report(_ row: CorpusRow) throws -> VerificationReport {
         let message = try Corpus.bytes(row)
+        // No time budget to speak of: a loaded or sanitized run must still find the cause.
         let verifier = MessageVerifier(trust: try Corpus.trust(for: row, message: message),
-                                       options: VerificationOptions(allowWeakAlgorithms: true))
+                                       options: VerificationOptions(allowWeakAlgorithms: true,
+                                                                    diagnosis: DiagnosisOptions(timeBudget: .seconds(3_600))))
         let time = Corpus.dateField(message) ?? Date()
         return verifier.verifyAndDiagnose(message: message, at: time)
     }
