@@ -33,6 +33,7 @@ test: deps
 	$(SWIFT) test
 	SMIME_MILTER_BIN=$(abspath $(BIN)) $(PYTEST) -v Tests/integration
 	$(MAKE) fuzz-smoke
+	$(MAKE) sanitize-ci
 
 demo: build
 	SMIME_MILTER_BIN=$(abspath $(BIN)) bash scripts/demo.sh
