@@ -32,6 +32,8 @@ test: deps
 	$(SWIFT) build -c $(CONFIG)
 	$(SWIFT) test
 	SMIME_MILTER_BIN=$(abspath $(BIN)) $(PYTEST) -v Tests/integration
+	$(MAKE) fuzz-smoke
+	$(MAKE) sanitize-ci
 
 demo: build
 	SMIME_MILTER_BIN=$(abspath $(BIN)) bash scripts/demo.sh
@@ -42,3 +44,5 @@ clean:
 # make deb, deb-lint, package-test; make bench (kept last: their targets must not become the default)
 include packaging/Makefile.deb.mk
 include bench.mk
+include fuzz.mk
+include sanitize.mk

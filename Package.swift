@@ -17,9 +17,10 @@ let package = Package(
     products: [
         .executable(name: "smime-milter", targets: ["smime-milter"]),
         .executable(name: "milter-load", targets: ["milter-load"]),
-        // For the separate Benchmarks/ package (micro-benchmarks of the hot paths).
+        // For the separate Benchmarks/ and Fuzz/ packages (micro-benchmarks, libFuzzer targets).
         .library(name: "MIME", targets: ["MIME"]),
         .library(name: "SMIME", targets: ["SMIME"]),
+        .library(name: "Policy", targets: ["Policy"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

@@ -50,6 +50,41 @@ final class BodySpool {
         }
         self.fd = fd
         self.path = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        // The lock says "in use" for as long as this process lives (see removeOrphans).
+        _ = flock(fd, LOCK_EX | LOCK_NB)
+    }
+
+    /// Removes the spool files that no live process holds: left by a milter that was killed
+    /// before it could remove them. Only files named like ours (`body.XXXXXX`) are touched, and
+    /// only when their lock can be taken, so the files of a milter still running stay.
+    /// Returns how many were removed.
+    static func removeOrphans(in directory: String) -> Int {
+        guard let dir = opendir(directory) else { return 0 }
+        defer { closedir(dir) }
+        var removed = 0
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            guard isSpoolFileName(name) else { continue }
+            let path = directory + "/" + name
+            let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
+            guard fd >= 0 else { continue }
+            var info = stat()
+            if fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG, flock(fd, LOCK_EX | LOCK_NB) == 0,
+               unlink(path) == 0 {
+                removed += 1
+            }
+            close(fd)
+        }
+        return removed
+    }
+
+    /// `body.` and the six characters mkstemp(3) puts in place of `XXXXXX`.
+    static func isSpoolFileName(_ name: String) -> Bool {
+        let bytes = Array(name.utf8)
+        guard bytes.count == 11, name.hasPrefix("body.") else { return false }
+        return bytes[5...].allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) }
     }
 
     deinit {

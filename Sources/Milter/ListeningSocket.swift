@@ -79,6 +79,51 @@ enum ListeningSocket {
         return fd
     }
 
+    /// Clears the way for a unix socket at `path`: a socket file that no process listens on
+    /// any more (left by a milter that was killed) is removed, so a restart binds at once. A
+    /// socket that accepts a connection belongs to a running milter and is left alone, and
+    /// anything that is not a socket is never removed. Returns whether a stale socket was removed.
+    static func removeStaleUnixSocket(_ path: String) throws -> Bool {
+        var info = stat()
+        guard lstat(path, &info) == 0 else {
+            if errno == ENOENT { return false }
+            throw Failure(description: "cannot check the milter socket \(path): \(errnoText())")
+        }
+        guard info.st_mode & S_IFMT == S_IFSOCK else {
+            throw Failure(description: "\(path) exists and is not a socket; not removing it")
+        }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+            throw Failure(description: "the socket path \(path) is too long")
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw Failure(description: "socket(): \(errnoText())") }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        let connectError = errno
+        close(fd)
+        if connected == 0 {
+            throw Failure(description: "another milter is listening on \(path); not starting a second one")
+        }
+        guard connectError == ECONNREFUSED else {
+            errno = connectError
+            throw Failure(description: "cannot check the milter socket \(path): \(errnoText())")
+        }
+        guard unlink(path) == 0 || errno == ENOENT else {
+            throw Failure(description: "cannot remove the stale socket \(path): \(errnoText())")
+        }
+        return true
+    }
+
     static func errnoText() -> String {
         String(cString: strerror(errno))
     }

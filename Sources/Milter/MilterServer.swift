@@ -36,8 +36,25 @@ public final class MilterServer: Sendable {
         }
         let rc = connection.withCString { smfi_setconn(UnsafeMutablePointer(mutating: $0)) }
         guard rc == MI_SUCCESS else { throw SetupError(description: "smfi_setconn(\(connection)) failed") }
-        guard smfi_opensocket(true) == MI_SUCCESS else {
+        if case let .unix(path) = socket {
+            // After a kill -9 the socket file stays; libmilter's own removal (smfi_opensocket
+            // with true) would also take the socket of a milter that is still running.
+            do {
+                if try ListeningSocket.removeStaleUnixSocket(path) {
+                    delegate.log(.notice, "removed the stale socket \(path) (no milter was listening on it)")
+                }
+            } catch {
+                throw SetupError(description: "\(error)")
+            }
+        }
+        guard smfi_opensocket(false) == MI_SUCCESS else {
             throw SetupError(description: "cannot open milter socket \(connection) (in use, or no permission)")
+        }
+        if let spool = delegate.spoolSettings() {
+            let removed = BodySpool.removeOrphans(in: spool.directory)
+            if removed > 0 {
+                delegate.log(.notice, "removed \(removed) orphaned spool file\(removed == 1 ? "" : "s") from \(spool.directory)")
+            }
         }
         if case let .unix(path) = socket {
             // libmilter creates the socket with the process umask; Postfix then gets

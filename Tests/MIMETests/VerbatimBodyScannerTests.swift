@@ -21,6 +21,9 @@ import Testing
         "From: a@b.example\nContent-Type: text/plain\nContent-Transfer-Encoding: 8bit\n\nseven bit after all\n",
         "From: a@b.example\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"XX\"\n\npreamble\n--XX\nContent-Type: text/plain\n\none\n--XX\nContent-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n\nAAECAwQF\n--XX--\nepilogue\n",
         "From: a@b.example\nContent-Type: multipart/mixed; boundary=\"XX\"\n\n--XX\nContent-Type: message/rfc822\n\nSubject: inner\n\ninner body\n--XX--\n",
+        // A ruler line in a text part is not a delimiter.
+        "From: a@b.example\nContent-Type: multipart/mixed; boundary=\"XX\"\n\n--XX\n\ntext\n----------\nruler\n--XX--\n",
+        "From: a@b.example\nContent-Type: multipart/mixed; boundary=XX\n\n--XX\nContent-Type: multipart/alternative;\n boundary=YY\n\n--YY\n\ninner\n--YY--\n--XX--\n",
     ]
 
     /// The scanner's promise: when it says verbatim, the entity is the converted header plus
@@ -48,6 +51,28 @@ import Testing
     func bodiesTheConverterWouldChangeAreNotVerbatim(message: String) throws {
         let (fields, body) = try splitMessage(message)
         #expect(!scan(fields, body).verbatim)
+    }
+
+    /// Headers inside the body that do not end with a blank line: the converter ends them with
+    /// one (found by the FuzzSignable differential target), so the body is not kept.
+    static let headerWithoutBlankLine: [String] = [
+        "From: a@b.example\nContent-Type: multipart/mixed; boundary=XX\n\n--XX\nContent-Type: text/plain\nnot a field\n--XX--\n",
+        "From: a@b.example\nContent-Type: multipart/mixed; boundary=XX\n\n--XX\n continuation first\n\nx\n--XX--\n",
+        "From: a@b.example\nContent-Type: multipart/mixed; boundary=XX\n\n--XX\nContent-Type: text/plain\n--XX--\n",
+        "From: a@b.example\nContent-Type: multipart/mixed; boundary=XX\n\n--XX\nContent-Type: message/rfc822\n\nSubject: inner\nno blank line\n--XX--\n",
+        "From: a@b.example\nContent-Type: multipart/mixed; boundary=XX\n\n--XX\nContent-Type: multipart/alternative;\n boundary=YY\n\n--YY\nContent-Type: text/plain\nno blank line\n--YY--\n--XX--\n",
+        "From: a@b.example\nContent-Type: multipart/digest; boundary=XX\n\n--XX\n\nSubject: digested\nno blank line\n--XX--\n",
+        "From: a@b.example\nContent-Type: multipart/mixed; boundary=XX\n\n--XX\nContent-Type: text/plain",
+    ]
+
+    @Test(arguments: headerWithoutBlankLine)
+    func headersInsideWithoutBlankLineAreNotVerbatim(message: String) throws {
+        let (fields, body) = try splitMessage(message)
+        // Each is a body the converter really changes, so "not verbatim" is required, not just allowed.
+        let whole = try SignableEntity.make(fields: fields, body: body).bytes
+        let header = try SignableEntity.make(fields: fields, body: []).bytes
+        #expect(whole != header + body)
+        for piece in [1, 5, body.count] { #expect(!scan(fields, body, piece: piece).verbatim) }
     }
 
     @Test func bareLineEndsAreNotVerbatim() {

@@ -15,9 +15,11 @@ import Testing
     /// What the verifier's diagnosis says about `withFooter` (the signed messageDigest proves it).
     static let footerCause = "body altered after signing: footer appended to text/plain part (confirmed)"
 
-    /// A real verifier that trusts nothing: integrity only.
+    /// A real verifier that trusts nothing: integrity only. No time budget to speak of for the
+    /// diagnosis, so a loaded or sanitized run still confirms the footer.
     func integrityVerifier() throws -> MessageVerifier {
-        MessageVerifier(trust: try TrustStore.empty())
+        MessageVerifier(trust: try TrustStore.empty(),
+                        options: VerificationOptions(diagnosis: DiagnosisOptions(timeBudget: .seconds(3_600))))
     }
 
     func policy(table: String? = nil, extra: String = "") throws -> SigningPolicy {

@@ -14,8 +14,10 @@ struct DiagnosisCorpusTests {
 
     static func report(_ row: CorpusRow) throws -> VerificationReport {
         let message = try Corpus.bytes(row)
+        // No time budget to speak of: a loaded or sanitized run must still find the cause.
         let verifier = MessageVerifier(trust: try Corpus.trust(for: row, message: message),
-                                       options: VerificationOptions(allowWeakAlgorithms: true))
+                                       options: VerificationOptions(allowWeakAlgorithms: true,
+                                                                    diagnosis: DiagnosisOptions(timeBudget: .seconds(3_600))))
         let time = Corpus.dateField(message) ?? Date()
         return verifier.verifyAndDiagnose(message: message, at: time)
     }
@@ -56,7 +58,8 @@ struct DiagnosisCorpusTests {
             let root = try MIMEParser.parse(message: Array(message[MessageVerifier.startOfHeader(message)...]))
             guard case .pkcs7Mime(let entity) = SignatureLocator.locate(root) else { throw TestFailure("\(row.file): no p7m") }
             let trust = try TrustStore(anchors: [Corpus.root + "/" + row.trustAnchor])
-            let verifier = MessageVerifier(trust: trust, options: VerificationOptions(allowWeakAlgorithms: true))
+            let verifier = MessageVerifier(trust: trust, options: VerificationOptions(
+                allowWeakAlgorithms: true, diagnosis: DiagnosisOptions(timeBudget: .seconds(3_600))))
             guard case .success(let der) = verifier.decode(entity) else { throw TestFailure("\(row.file): undecodable") }
             let outer = CMSVerifier(trust: trust).verify(signedData: der, detachedContent: nil, at: Date())
             let inner = try #require(outer.content, "\(row.file)")

@@ -84,7 +84,7 @@ public struct CMSVerifier: Sendable {
             defer { BIO_free(out) }
             if let detachedContent {
                 ok = (try? OpenSSL.withMemoryBIO(detachedContent) { content in
-                    CMS_verify(cms, nil, nil, content, nil, flags) == 1
+                    Self.verifyDetached(cms, content: content, flags: flags)
                 }) ?? false
             } else {
                 ok = CMS_verify(cms, nil, nil, nil, out, flags) == 1
@@ -110,6 +110,23 @@ public struct CMSVerifier: Sendable {
             }
         }
         return CMSVerification(status: .verified, signers: signers, content: extracted ?? detachedContent)
+    }
+
+    /// `CMS_verify` over detached content, with the content BIO behind a null filter.
+    ///
+    /// OpenSSL 3.0 (seen in 3.0.19; fixed upstream in 2026, openssl/openssl#30535) copies a memory
+    /// BIO into a new read-only one and leaks that copy (272 bytes) when `CMS_dataInit` then fails,
+    /// e.g. for an unknown or empty digestAlgorithms set: with `CMS_BINARY` its error path frees
+    /// only the digest chain. A BIO that is not of type `BIO_TYPE_MEM` is used as given and never
+    /// copied, so nothing is allocated that could leak; ours is read-only already, so the copy
+    /// would not have made anything faster.
+    static func verifyDetached(_ cms: OpaquePointer, content: OpaquePointer, flags: UInt32) -> Bool {
+        guard let filter = BIO_new(BIO_f_null()) else { return false }
+        // CMS_verify frees what it pushed onto the filter, never the filter or what is below it.
+        defer { BIO_free(filter) }
+        BIO_push(filter, content)
+        defer { BIO_pop(filter) }
+        return CMS_verify(cms, nil, nil, filter, nil, flags) == 1
     }
 
     /// The kind of a DER ContentInfo, or nil when it does not parse.
