@@ -1,26 +1,50 @@
 // SPDX-License-Identifier: Apache-2.0
 import ArgumentParser
 import Foundation
+import Milter
 import Policy
 import SMIME
 
-/// `smime-milter check-config`: validate the configuration and list the identities.
+/// `smime-milter check-config [FILE]`: validate the configuration and list the identities.
 struct CheckConfigCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check-config",
-        abstract: "Validate the configuration, list identities; exit non-zero on any error.")
+        abstract: "Validate the configuration, list identities; exit non-zero on any error.",
+        discussion: "Every error is reported, each as FILE:LINE: message. The file may be given as --config FILE or, as with opendkim -n, on its own.")
 
     @OptionGroup var options: ConfigOption
 
+    @Argument(help: "The configuration file (the same as --config FILE).")
+    var file: String?
+
+    func validate() throws {
+        if let file, options.config != ConfigOption().config, options.config != file {
+            throw ValidationError("give the configuration file once: \(file) or --config \(options.config)")
+        }
+    }
+
     func run() throws {
+        let path = file ?? options.config
+        let review = ConfigurationParser.review(path: path)
+        var errors = review.errors.map(\.description)
+        let configuration = review.configuration
+        if errors.isEmpty {
+            errors += Self.socketProblems(configuration)
+        }
+        guard errors.isEmpty else {
+            for error in errors { print("error: \(error)") }
+            print("configuration \(path): \(errors.count) error\(errors.count == 1 ? "" : "s")")
+            throw ExitCode(1)
+        }
         let setup: LoadedSetup
         do {
-            setup = try LoadedSetup.load(configPath: options.config)
+            setup = try LoadedSetup.load(configPath: path)
         } catch {
             print("error: \(error)")
             throw ExitCode(1)
         }
-        print("configuration \(options.config): OK")
+        print("configuration \(path): OK")
+        for warning in review.warnings { print("warning: \(warning)") }
         print(setup.configuration.describe())
         let now = Date()
         print("identities (\(setup.identities.identities.count)):")
@@ -32,6 +56,23 @@ struct CheckConfigCommand: ParsableCommand {
         }
         for problem in setup.problems { print("error: \(problem)") }
         if !setup.problems.isEmpty { throw ExitCode(1) }
+    }
+
+    /// What `run` would refuse when it opens the socket: an AllowedPeers list too large for the
+    /// kernel filter, a unix socket in a directory others may write to.
+    static func socketProblems(_ configuration: Configuration) -> [String] {
+        switch configuration.socket {
+        case .inet, .inet6:
+            guard let peers = configuration.effectiveAllowedPeers else { return [] }
+            do {
+                _ = try PeerFilter.compile(peers)
+                return []
+            } catch {
+                return ["\(configuration.sourceFile): \(error)"]
+            }
+        case let .unix(path):
+            return UnixSocketCheck.directoryProblems(socketPath: path)
+        }
     }
 
     private func iso(_ date: Date) -> String {

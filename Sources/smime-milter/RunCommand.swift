@@ -20,10 +20,13 @@ struct RunCommand: ParsableCommand {
         // Before any thread exists, so that all inherit it (see MilterServer.run).
         MilterServer.blockSignals()
         let setup: LoadedSetup
+        let warnings: [String]
         do {
-            setup = try LoadedSetup.load(configPath: options.config)
+            (setup, warnings) = try LoadedSetup.loadForServing(configPath: options.config)
         } catch {
-            FileHandle.standardError.write(Data("smime-milter: \(error)\n".utf8))
+            for line in "\(error)".split(separator: "\n") {
+                FileHandle.standardError.write(Data("smime-milter: \(line)\n".utf8))
+            }
             throw ExitCode(78)  // EX_CONFIG
         }
         let configuration = setup.configuration
@@ -31,6 +34,7 @@ struct RunCommand: ParsableCommand {
             level: Logger.Level(configured: configuration.logLevel),
             syslogFacility: configuration.syslog ? configuration.syslogFacility : nil)
         for problem in setup.problems { logger.warning("\(problem)") }
+        for warning in warnings { logger.warning("\(warning)") }
         for identity in setup.identities.identities {
             let days = Int(identity.notAfter.timeIntervalSinceNow / 86_400)
             logger.info("identity \(identity.name): \(identity.addresses.joined(separator: ", ")) \(identity.keyDescription), expires in \(days) days")
@@ -39,7 +43,8 @@ struct RunCommand: ParsableCommand {
         let expiry = ExpiryMonitor(logger: logger, metrics: metrics)
         let delegate = PolicyDelegate(setup: setup, logger: logger, metrics: metrics, expiry: expiry)
         let server = MilterServer(
-            socket: setup.configuration.socket, socketMode: setup.configuration.socketMode, delegate: delegate)
+            socket: setup.configuration.socket, socketMode: setup.configuration.socketMode,
+            allowedPeers: setup.configuration.effectiveAllowedPeers, delegate: delegate)
         do {
             try server.open()
             if let user = setup.configuration.userID {
@@ -58,7 +63,7 @@ struct RunCommand: ParsableCommand {
         }
         expiry.check(setup)
         expiry.startDaily { delegate.setup }
-        logger.notice("smime-milter \(SMIMEMilterVersion.string) listening on \(setup.configuration.socket), mode \(setup.configuration.mode)")
+        logger.notice("smime-milter \(SMIMEMilterVersion.string) listening on \(server.listeningDescription()), mode \(setup.configuration.mode)")
         let rc = server.run(reload: { delegate.reload(configPath: options.config) })
         if let pidFile = setup.configuration.pidFile { unlink(pidFile) }
         logger.notice("smime-milter stopped")
@@ -102,16 +107,20 @@ final class PolicyDelegate: MilterDelegate {
     func reload(configPath: String) {
         let old = setup
         let new: LoadedSetup
+        let warnings: [String]
         do {
-            new = try LoadedSetup.load(configPath: configPath)
+            (new, warnings) = try LoadedSetup.loadForServing(configPath: configPath)
         } catch {
-            logger.error("reload refused, keeping the configuration in force: \(error)")
+            for line in "\(error)".split(separator: "\n") {
+                logger.error("reload refused, keeping the configuration in force: \(line)")
+            }
             return
         }
         for problem in new.problems { logger.warning("\(problem)") }
+        for warning in warnings { logger.warning("\(warning)") }
         let (a, b) = (old.configuration, new.configuration)
         let restartOnly: [(String, Bool)] = [
-            ("Socket", a.socket != b.socket), ("UserID", a.userID != b.userID), ("PidFile", a.pidFile != b.pidFile),
+            ("Socket", a.socket != b.socket), ("AllowedPeers", a.allowedPeers != b.allowedPeers), ("UserID", a.userID != b.userID), ("PidFile", a.pidFile != b.pidFile),
             ("LogLevel", a.logLevel != b.logLevel), ("Syslog", a.syslog != b.syslog),
             ("SyslogFacility", a.syslogFacility != b.syslogFacility), ("MetricsListen", a.metricsListen != b.metricsListen),
         ]

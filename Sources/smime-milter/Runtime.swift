@@ -97,3 +97,20 @@ extension Logger.Level {
         }
     }
 }
+
+/// Every error of a configuration refused for serving, one `FILE:LINE: message` per line.
+struct ConfigurationRefused: Error, CustomStringConvertible {
+    let errors: [ConfigurationError]
+    var description: String { errors.map(\.description).joined(separator: "\n") }
+}
+
+extension LoadedSetup {
+    /// The setup for `run` (start and reload): the configuration must pass every rule of
+    /// `ConfigurationParser.review` (all its errors are reported at once); its warnings are
+    /// returned for the log.
+    static func loadForServing(configPath: String) throws -> (setup: LoadedSetup, warnings: [String]) {
+        let review = ConfigurationParser.review(path: configPath)
+        guard review.errors.isEmpty else { throw ConfigurationRefused(errors: review.errors) }
+        return (try load(configPath: configPath), review.warnings)
+    }
+}

@@ -19,6 +19,8 @@ public struct Configuration: Sendable, Equatable {
     public var socket: SocketSpec
     /// `SocketMode`: permission bits of a unix socket.
     public var socketMode: UInt32
+    /// `AllowedPeers`: who may connect to an inet socket; nil when not set (loopback only).
+    public var allowedPeers: AllowedPeers? = nil
     /// `UserID`: the account to switch to after opening the socket, if any.
     public var userID: UserSpec?
     /// `PidFile`: where to write the process id, if anywhere.
