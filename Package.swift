@@ -63,6 +63,7 @@ let package = Package(
         .testTarget(name: "MIMETests", dependencies: ["MIME"]),
         .testTarget(name: "SMIMETests", dependencies: ["SMIME", "MIME"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "SMIME", "MIME"]),
+        .testTarget(name: "MilterTests", dependencies: ["Milter", "Policy"]),
     ],
     swiftLanguageModes: [.v6]
 )
