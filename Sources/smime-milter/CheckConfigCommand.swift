@@ -18,7 +18,7 @@ struct CheckConfigCommand: ParsableCommand {
     var file: String?
 
     func validate() throws {
-        if let file, options.config != ConfigOption().config, options.config != file {
+        if let file, options.config != ConfigOption.defaultPath, options.config != file {
             throw ValidationError("give the configuration file once: \(file) or --config \(options.config)")
         }
     }

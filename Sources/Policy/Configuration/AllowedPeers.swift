@@ -116,7 +116,9 @@ extension ConfigurationParser {
         switch socket {
         case .inet, .inet6:
             if config.allowedPeers == nil, !socket.isLoopback {
-                let reach = socket.isWildcard ? "listens on every address of this host" : "listens on a non-loopback address"
+                let every: String
+                if case .inet = socket { every = "every IPv4 address" } else { every = "every address" }
+                let reach = socket.isWildcard ? "listens on \(every) of this host" : "listens on a non-loopback address"
                 errors.append(ConfigurationError(file: file, line: lines["Socket"], message: """
                     Socket \(socket) \(reach) and AllowedPeers is not set: the milter protocol has no \
                     authentication, so any host that reaches the port could have mail signed with your keys. \

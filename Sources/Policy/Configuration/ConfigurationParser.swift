@@ -56,7 +56,13 @@ public enum ConfigurationParser {
         let read = collect(contents: contents, file: file)
         let serving = read.failedKeys.isDisjoint(with: ["Socket", "SocketMode", "AllowedPeers", "MetricsListen"])
             ? servingRules(read.configuration, file: file, lines: read.lines) : (errors: [], warnings: [])
-        return ConfigurationReview(configuration: read.configuration, errors: read.errors + serving.errors, warnings: serving.warnings)
+        // A rule's error goes where its key's line is, among the errors of the same file.
+        var errors = read.errors
+        for error in serving.errors {
+            let at = errors.firstIndex { $0.file == error.file && ($0.line ?? Int.max) > (error.line ?? Int.max) } ?? errors.endIndex
+            errors.insert(error, at: at)
+        }
+        return ConfigurationReview(configuration: read.configuration, errors: errors, warnings: serving.warnings)
     }
 
     /// Parses every line, collecting the errors instead of stopping at the first.
