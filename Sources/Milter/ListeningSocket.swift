@@ -4,6 +4,7 @@ import Glibc
 #endif
 import CMilter
 import Policy
+import Synchronization
 
 /// Opens the listening socket for libmilter.
 ///
@@ -79,7 +80,10 @@ enum ListeningSocket {
             throw Failure(description: "cannot listen on \(host) port \(port): \(errnoText())")
         }
         // Before listen(2): no connection may be queued before the filter is in place.
-        if let filter { try PeerFilter.attach(filter, to: fd) }
+        if let filter {
+            try PeerFilter.attach(filter, to: fd)
+            filteredListener.store(fd, ordering: .releasing)
+        }
         guard listen(fd, backlog) == 0 else { throw Failure(description: "listen(): \(errnoText())") }
         ok = true
         return fd
@@ -89,3 +93,6 @@ enum ListeningSocket {
         String(cString: strerror(errno))
     }
 }
+
+/// The inet listening socket that carries the AllowedPeers filter, or -1 (one server per process).
+let filteredListener = Atomic<Int32>(-1)

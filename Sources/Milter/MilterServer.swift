@@ -201,6 +201,13 @@ extension MilterServer {
         (openConnections.load(ordering: .relaxed), inFlight.load(ordering: .relaxed))
     }
 
+    /// Packets the kernel filter has dropped from peers outside `AllowedPeers` since start (each
+    /// refused connection attempt is a SYN and its retransmissions), or nil when there is no
+    /// filter (a unix socket, `AllowedPeers any`).
+    public static func refusedPackets() -> Int? {
+        PeerFilter.droppedPackets(fd: filteredListener.load(ordering: .acquiring))
+    }
+
     /// Blocks SIGHUP, SIGTERM and SIGINT in the calling thread, so that every thread started
     /// afterwards inherits the mask and `run` alone receives them. Call first thing in main.
     public static func blockSignals() {

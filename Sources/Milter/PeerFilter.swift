@@ -156,6 +156,22 @@ public enum PeerFilter {
         bytes[(4 * index)..<(4 * index + 4)].reduce(0) { $0 << 8 | UInt32($1) }
     }
 
+    /// Packets the socket `fd` has dropped (`SK_MEMINFO_DROPS` of SO_MEMINFO, the `d` that
+    /// `ss -m` shows). On a listening socket with the filter these are, in practice, the SYNs
+    /// (and their retransmissions) of refused peers: the one trace of them we can read.
+    public static func droppedPackets(fd: Int32) -> Int? {
+        #if os(Linux)
+        var info = [UInt32](repeating: 0, count: 16)
+        var length = socklen_t(info.count * MemoryLayout<UInt32>.size)
+        let dropsIndex = 8  // SK_MEMINFO_DROPS
+        guard fd >= 0, getsockopt(fd, SOL_SOCKET, SO_MEMINFO, &info, &length) == 0,
+              Int(length) >= (dropsIndex + 1) * MemoryLayout<UInt32>.size else { return nil }
+        return Int(info[dropsIndex])
+        #else
+        return nil
+        #endif
+    }
+
     /// Attaches `program` to the socket `fd` (before listen(2), so that no connection is
     /// queued unfiltered).
     static func attach(_ program: [Instruction], to fd: Int32) throws {

@@ -63,6 +63,7 @@ struct RunCommand: ParsableCommand {
         }
         expiry.check(setup)
         expiry.startDaily { delegate.setup }
+        RefusedPeerMonitor.start(logger: logger)
         logger.notice("smime-milter \(SMIMEMilterVersion.string) (mode \(setup.configuration.mode)) listening on \(server.listeningDescription())")
         let rc = server.run(reload: { delegate.reload(configPath: options.config) })
         if let pidFile = setup.configuration.pidFile { unlink(pidFile) }

@@ -122,6 +122,13 @@ struct PeerFilterTests {
             #expect(!leaked[i], "\(source) must not connect with AllowedPeers \(peers ?? "(no filter)")", sourceLocation: sourceLocation)
         }
         #expect(acceptAll(server) == allowed.count, sourceLocation: sourceLocation)
+        // Each refused attempt is a dropped SYN on the listening socket, the one trace of it.
+        let dropped = try #require(PeerFilter.droppedPackets(fd: server), sourceLocation: sourceLocation)
+        if refused.isEmpty {
+            #expect(dropped == 0, sourceLocation: sourceLocation)
+        } else {
+            #expect(dropped >= refused.count, sourceLocation: sourceLocation)
+        }
     }
 
     private func localPort(_ fd: Int32) -> UInt16 {

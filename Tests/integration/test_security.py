@@ -250,7 +250,17 @@ def test_metrics_on_a_bare_port_are_loopback_and_show_no_key_material(wildcard_m
     milter, port = wildcard_milter("127.0.0.1", [f"MetricsListen {metrics_port}"])
     assert is_signed_by_alice(milter_session(port, "127.0.0.1"), workdir, tmp_path)[0]
     assert f"metrics at http://127.0.0.1:{metrics_port}/metrics" in milter.log()
-    text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=TIMEOUT).read().decode()
+
+    def scrape() -> str:
+        return urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=TIMEOUT).read().decode()
+
+    def dropped(text: str) -> float:
+        return float(re.search(r"^smime_milter_listener_dropped_packets (\S+)$", text, re.M).group(1))
+    assert dropped(scrape()) == 0
+    # A refused peer is not seen by the milter, but its dropped SYNs are counted.
+    assert milter_session(port, "127.0.0.2") == {"answered": False}
+    text = scrape()
+    assert dropped(text) >= 1
     assert "smime_milter_messages_total" in text
     key_text = (workdir / "pki" / "certs" / "alice.pem").read_text()
     key_lines = [line for line in key_text.splitlines() if line and not line.startswith("-----")]
