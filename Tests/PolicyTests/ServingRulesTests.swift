@@ -77,6 +77,17 @@ struct ServingRulesTests {
         #expect(configurationError { try parseConfig("AllowedPeers mta.example.com") }?.message.contains("file name must start with") == true)
     }
 
+    @Test func listThatShutsOutTheLocalMTAIsWarned() throws {
+        #expect(review("AllowedPeers 192.0.2.25").warnings.contains { $0.contains("neither 127.0.0.1 nor ::1") })
+        #expect(review("AllowedPeers 192.0.2.25, ::1").warnings.isEmpty)
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let empty = try directory.write("peers", "# nobody yet\n")
+        let result = review("Socket inet:8891@0.0.0.0\nAllowedPeers \(empty)")
+        #expect(result.errors.isEmpty)
+        #expect(result.warnings.contains { $0.contains("has no entries") })
+    }
+
     @Test func unixSocketWritableByOthersIsRefused() throws {
         let refused = review("Socket unix:/run/milter/m.sock\nSocketMode 0666")
         #expect(refused.errors.map(\.line) == [2])

@@ -126,6 +126,13 @@ extension ConfigurationParser {
                     InternalHosts), or write "AllowedPeers any" if a firewall alone is to decide
                     """))
             }
+            if case let .networks(list) = config.allowedPeers {
+                if list.entries.isEmpty {
+                    warnings.append("AllowedPeers \(list) has no entries: no peer can connect to \(socket)")
+                } else if socket.isLoopback, !list.contains("127.0.0.1"), !list.contains("::1") {
+                    warnings.append("AllowedPeers lets neither 127.0.0.1 nor ::1 connect to the loopback socket \(socket): an MTA on this host connects from one of them")
+                }
+            }
             if config.allowedPeers == .any {
                 warnings.append("AllowedPeers any: every host that can reach \(socket) can have mail signed with these keys; "
                                 + "name the MTA host(s) in AllowedPeers unless a firewall restricts the port")
