@@ -26,10 +26,10 @@ struct CheckConfigCommand: ParsableCommand {
     func run() throws {
         let path = file ?? options.config
         let review = ConfigurationParser.review(path: path)
-        var errors = review.errors.map(\.description)
+        var errors = review.errors.map { $0.description }
         let configuration = review.configuration
         if errors.isEmpty {
-            errors += Self.socketProblems(configuration)
+            errors += LoadedSetup.socketProblems(configuration, file: path, lines: review.keyLines).map { $0.description }
         }
         guard errors.isEmpty else {
             for error in errors { print("error: \(error)") }
@@ -56,23 +56,6 @@ struct CheckConfigCommand: ParsableCommand {
         }
         for problem in setup.problems { print("error: \(problem)") }
         if !setup.problems.isEmpty { throw ExitCode(1) }
-    }
-
-    /// What `run` would refuse when it opens the socket: an AllowedPeers list too large for the
-    /// kernel filter, a unix socket in a directory others may write to.
-    static func socketProblems(_ configuration: Configuration) -> [String] {
-        switch configuration.socket {
-        case .inet, .inet6:
-            guard let peers = configuration.effectiveAllowedPeers else { return [] }
-            do {
-                _ = try PeerFilter.compile(peers)
-                return []
-            } catch {
-                return ["\(configuration.sourceFile): \(error)"]
-            }
-        case let .unix(path):
-            return UnixSocketCheck.directoryProblems(socketPath: path)
-        }
     }
 
     private func iso(_ date: Date) -> String {

@@ -22,7 +22,7 @@ struct RunCommand: ParsableCommand {
         let setup: LoadedSetup
         let warnings: [String]
         do {
-            (setup, warnings) = try LoadedSetup.loadForServing(configPath: options.config)
+            (setup, warnings) = try LoadedSetup.loadForServing(configPath: options.config, atStart: true)
         } catch {
             for line in "\(error)".split(separator: "\n") {
                 FileHandle.standardError.write(Data("smime-milter: \(line)\n".utf8))

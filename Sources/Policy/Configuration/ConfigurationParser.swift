@@ -62,7 +62,8 @@ public enum ConfigurationParser {
             let at = errors.firstIndex { $0.file == error.file && ($0.line ?? Int.max) > (error.line ?? Int.max) } ?? errors.endIndex
             errors.insert(error, at: at)
         }
-        return ConfigurationReview(configuration: read.configuration, errors: errors, warnings: serving.warnings)
+        return ConfigurationReview(configuration: read.configuration, errors: errors, warnings: serving.warnings,
+                                   keyLines: read.lines)
     }
 
     /// Parses every line, collecting the errors instead of stopping at the first.
@@ -179,4 +180,6 @@ public struct ConfigurationReview: Sendable {
     public let errors: [ConfigurationError]
     /// Problems that do not stop the milter but are logged at every start.
     public let warnings: [String]
+    /// The line that set each key (by its documented name), for errors found later.
+    public var keyLines: [String: Int] = [:]
 }
