@@ -330,3 +330,18 @@ def test_check_config_reports_every_error_with_file_and_line(milter_bin, tmp_pat
     lines = [line for line in res.stdout.splitlines() if line.startswith("error: ")]
     assert [int(re.match(rf"error: {re.escape(str(conf))}:(\d+): ", line).group(1)) for line in lines] == [1, 3, 4, 5], res.stdout
     assert "4 errors" in res.stdout
+
+
+def test_allowed_peers_too_long_for_the_kernel_filter_is_refused_with_its_line(milter_bin, tmp_path):
+    peers = tmp_path / "peers"
+    peers.write_text("".join(f"10.{i // 250}.{i % 250}.1\n" for i in range(2100)))
+    conf = tmp_path / "p.conf"
+    conf.write_text(f"Mode v\nSocket inet:{rigmod.free_port()}@0.0.0.0\nAllowedPeers {peers}\n")
+    res = check_config(milter_bin, str(conf))
+    assert res.returncode == 1
+    assert f"error: {conf}:3: AllowedPeers: 2100 entries need a kernel filter of" in res.stdout, res.stdout
+    run = subprocess.run([str(milter_bin), "run", "--config", str(conf)], capture_output=True, text=True, timeout=TIMEOUT)
+    assert run.returncode == 78 and f"{conf}:3: AllowedPeers: 2100 entries" in run.stderr, run.stderr
+    peers.write_text("".join(f"10.{i // 250}.{i % 250}.1\n" for i in range(1900)))
+    res = check_config(milter_bin, str(conf))
+    assert res.returncode == 0 and "# 1900 entries" in res.stdout, res.stdout
