@@ -41,7 +41,7 @@ let package = Package(
         .target(name: "MIME"),
         .target(name: "SMIME", dependencies: ["MIME", "COpenSSL"]),
         .target(name: "Policy", dependencies: ["MIME", "SMIME"]),
-        .target(name: "Milter", dependencies: ["Policy", "CMilter"]),
+        .target(name: "Milter", dependencies: ["Policy", "MIME", "CMilter"]),
         .executableTarget(
             name: "smime-milter",
             dependencies: [
@@ -63,7 +63,10 @@ let package = Package(
         .testTarget(name: "MIMETests", dependencies: ["MIME"]),
         .testTarget(name: "SMIMETests", dependencies: ["SMIME", "MIME"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "SMIME", "MIME"]),
-        .testTarget(name: "MilterTests", dependencies: ["Milter", "Policy"]),
+        // The libmilter binding's per-connection logic against a recording EditSink.
+        .testTarget(name: "MilterTests", dependencies: ["Milter", "Policy", "SMIME", "MIME"]),
+        // The executable's pieces (process state, log line).
+        .testTarget(name: "SMIMEMilterToolTests", dependencies: ["smime-milter", "Policy", "MIME"]),
     ],
     swiftLanguageModes: [.v6]
 )

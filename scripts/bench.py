@@ -127,6 +127,18 @@ class MilterProcess:
         return self.proc.pid
 
 
+class TokenMilterProcess(MilterProcess):
+    """The milter with identities whose keys are on a PKCS#11 token."""
+
+    token_lines = ""
+
+    def __init__(self, binary: Path, work: Path, pki: Path, kind: str, mode: str):
+        super().__init__(binary, work / "token", pki, kind, mode)
+
+    def config_text(self, mode: str) -> str:
+        return super().config_text(mode) + self.token_lines
+
+
 class Bench:
     def __init__(self, args):
         self.args = args
@@ -240,6 +252,48 @@ class Bench:
             for size in ["100K", "1M", "10M"]:
                 self.load(f"{mode}-{size}-inet-c8", inet.endpoint, mode, 8, size=size, seconds=self.duration,
                           pid=inet.pid)
+
+    # -- keys on a PKCS#11 token (SoftHSM2) beside keys in files ------------------------------
+    def softhsm(self, pki: Path) -> None:
+        """alice (RSA-2048) and bob (EC P-256) again, their keys generated on a SoftHSM2 token:
+        the same milter-load modes as the file-key rows, so the two can be compared."""
+        import types
+        import test_pkcs11 as tok
+        why = tok._missing_tools()
+        if why:
+            self.notes.append(f"SoftHSM rows not measured: {why}")
+            return
+        token = tok.Token(self.work / "softhsm")
+        token.create()
+        token.keypair("alice-rsa", "01", "rsa:2048")
+        token.keypair("bob-ec", "02", "EC:prime256v1")
+        tpki = self.work / "pki-token"
+        (tpki / "certs").mkdir(parents=True)
+        os.chmod(tpki / "certs", 0o700)
+        for name in ("intermediate.pem", "intermediate.key"):
+            shutil.copy2(pki / name, tpki / name)
+        holder = types.SimpleNamespace(pki_dir=tpki)
+        tok.issue_identity(holder, token, "alice", "alice@example.com", "alice-rsa")
+        tok.issue_identity(holder, token, "bob", "bob@example.com", "bob-ec")
+        pin = self.work / "token.pin"
+        pin.write_text(tok.PIN + "\n")
+        os.chmod(pin, 0o600)
+        milter = TokenMilterProcess(self.milter_bin, self.work, tpki, "inet", "s")
+        milter.token_lines = f"PKCS11Module {tok.MODULE}\nTokenPINFile {pin}\nTokenSessions 8\n"
+        try:
+            milter.start()
+            for mode, what in (("sign-rsa", "RSA-2048"), ("sign-ecdsa", "EC P-256")):
+                for c in ([8] if self.quick else [1, 8, 32]):
+                    self.load(f"softhsm-{mode}-2K-inet-c{c}", milter.endpoint, mode, c, seconds=self.duration,
+                              pid=milter.pid)
+                token_row, file_row = self.row(f"softhsm-{mode}-2K-inet-c8"), self.row(f"{mode}-2K-inet-c8")
+                if token_row and file_row:
+                    self.notes.append(
+                        f"{what} key on a SoftHSM2 token (PKCS#11 through OpenSSL's pkcs11 engine, TokenSessions 8): "
+                        f"{token_row['msg_per_s']} msg/s at concurrency 8, beside {file_row['msg_per_s']} msg/s with "
+                        f"the key in a file (rows softhsm-{mode}-2K-inet-c* and {mode}-2K-inet-c*).")
+        finally:
+            milter.stop()
 
     def eight_bit_message(self, size: int) -> Path:
         """A message from alice of about `size` bytes of 8-bit UTF-8 text (charset stated)."""
@@ -899,6 +953,8 @@ def main() -> int:
         log("large messages")
         b.large(inet)
         inet.stop()
+        log("keys on a SoftHSM2 token")
+        b.softhsm(pki)
         if not args.skip_e2e:
             log("end to end through Postfix")
             e2e = b.end_to_end()

@@ -16,12 +16,16 @@ PACKAGES=(
     openssl python3 python3-pip
     # protocol-level tests and the other verifiers (NSS cmsutil, GnuPG gpgsm)
     miltertest libnss3-tools gpgsm
+    # Bouncy Castle (Java) as a further verifier of header-protected signatures
+    libbcpkix-java default-jdk-headless
     # a real disclaimer milter before ours (broken client signatures, test_postfix_broken.py)
     mimedefang
     # tools that break signatures, for the diagnosis tests (reformime is in maildrop)
     maildrop altermime
     # the Debian package, its lint, unit check and man pages; the Sendmail rig (m4, libwrap0)
     dpkg-dev binutils lintian mandoc man-db groff-base systemd m4 libwrap0
+    # keys on a PKCS#11 token: SoftHSM2, OpenSSL's pkcs11 engine (libp11), pkcs11-tool
+    softhsm2 libengine-pkcs11-openssl opensc
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -3,17 +3,24 @@
 #define SMIME_MILTER_COPENSSL_SHIM_H
 // OpenSSL headers, plus static inline wrappers for the function-like macros
 // Swift cannot import (sk_X509_* helpers, BIO_get_mem_data, ...).
+// The ENGINE API is deprecated in OpenSSL 3 but is the only way to a PKCS#11 token on Debian 12
+// (libengine-pkcs11-openssl; pkcs11-provider is not packaged there): keep its declarations usable.
+#define OPENSSL_SUPPRESS_DEPRECATED 1
+#include <dlfcn.h>
+#include <stdlib.h>
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/cms.h>
 #include <openssl/crypto.h>
 #include <openssl/ec.h>
+#include <openssl/engine.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
 #include <openssl/pem.h>
 #include <openssl/pkcs12.h>
+#include <openssl/ui.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <openssl/x509_vfy.h>
@@ -89,6 +96,89 @@ static inline int smime_ERR_GET_REASON(unsigned long code) { return ERR_GET_REAS
 static inline const ASN1_OCTET_STRING *smime_CMS_econtent(CMS_ContentInfo *cms) {
     ASN1_OCTET_STRING **pos = CMS_get0_content(cms);
     return pos == NULL ? NULL : *pos;
+}
+
+// MARK: PKCS#11 tokens through the pkcs11 engine (libp11)
+
+/// The pkcs11 engine as OpenSSL loads it (structural reference, loaded once per process).
+static inline ENGINE *smime_pkcs11_engine_prototype(void) {
+    static ENGINE *prototype = NULL;
+    // Called with the caller's token lock held: no race on the static.
+    if (prototype == NULL) prototype = ENGINE_by_id("pkcs11");
+    return prototype;
+}
+
+/// A new, private instance of the pkcs11 engine, set to load `module_path`, quiet (libp11 would
+/// print object URIs to stderr), and initialised. It shares libp11's code with the loaded
+/// engine but has a libp11 context of its own (libp11 keeps it in the ENGINE's ex_data, made on
+/// first use), so a broken token can be re-opened with a fresh context: libp11 caches slots,
+/// sessions and key handles in its context and never lets go of them while it lives (and the
+/// dynamic engine loader refuses to load the same engine twice). NULL on failure (see the queue).
+static inline ENGINE *smime_pkcs11_engine_new(const char *module_path) {
+    ENGINE *proto = smime_pkcs11_engine_prototype();
+    if (proto == NULL) return NULL;
+    ENGINE *e = ENGINE_new();
+    if (e == NULL) return NULL;
+    if (!ENGINE_set_id(e, ENGINE_get_id(proto)) || !ENGINE_set_name(e, ENGINE_get_name(proto))
+        || !ENGINE_set_init_function(e, ENGINE_get_init_function(proto))
+        || !ENGINE_set_finish_function(e, ENGINE_get_finish_function(proto))
+        || !ENGINE_set_ctrl_function(e, ENGINE_get_ctrl_function(proto))
+        || !ENGINE_set_cmd_defns(e, ENGINE_get_cmd_defns(proto))
+        || !ENGINE_set_load_privkey_function(e, ENGINE_get_load_privkey_function(proto))
+        || !ENGINE_set_load_pubkey_function(e, ENGINE_get_load_pubkey_function(proto))
+        || !ENGINE_set_RSA(e, ENGINE_get_RSA(proto))
+        || !ENGINE_set_EC(e, ENGINE_get_EC(proto))
+        || !ENGINE_set_pkey_meths(e, ENGINE_get_pkey_meths(proto))
+        || !ENGINE_ctrl_cmd_string(e, "QUIET", NULL, 0)
+        || !ENGINE_ctrl_cmd_string(e, "MODULE_PATH", module_path, 0)
+        || !ENGINE_init(e)) {
+        ENGINE_free(e);
+        return NULL;
+    }
+    return e;
+}
+
+/// A UI method that never asks anyone: a token that wants a PIN we did not give fails to log in
+/// instead of prompting on a terminal the milter does not have.
+static inline int smime_ui_refuse(UI *ui, UI_STRING *uis) { (void)ui; (void)uis; return 0; }
+static inline UI_METHOD *smime_ui_method_refusing(void) {
+    static UI_METHOD *method = NULL;
+    // Made once, before the first token key is loaded (loads are serialised by the caller).
+    if (method == NULL) {
+        method = UI_create_method("smime-milter: no prompts");
+        if (method != NULL) UI_method_set_reader(method, smime_ui_refuse);
+    }
+    return method;
+}
+
+/// Loads the private key named by `uri`, logging in with `pin` (may be NULL: no login data).
+static inline EVP_PKEY *smime_pkcs11_load_key(ENGINE *e, const char *uri, const char *pin) {
+    if (pin != NULL && !ENGINE_ctrl_cmd_string(e, "PIN", pin, 0)) return NULL;
+    return ENGINE_load_private_key(e, uri, smime_ui_method_refusing(), NULL);
+}
+
+/// Ends every session of the PKCS#11 module at `module_path` that this process has (C_Finalize
+/// through the module already loaded, never loading it anew): after a token failure the module's
+/// state can be stuck (SoftHSM answers C_GetSlotList with CKR_GENERAL_ERROR until finalised), and
+/// the next engine instance initialises it again. Returns the CK_RV, or -1 when the module is not
+/// loaded in this process.
+static inline long smime_pkcs11_finalize(const char *module_path) {
+    void *handle = dlopen(module_path, RTLD_NOW | RTLD_NOLOAD);
+    if (handle == NULL) return -1;
+    typedef unsigned long (*get_list_fn)(void **);
+    get_list_fn get_list = (get_list_fn)dlsym(handle, "C_GetFunctionList");
+    long rv = -1;
+    if (get_list != NULL) {
+        // CK_FUNCTION_LIST: a CK_VERSION (2 bytes, padded to a pointer) then function pointers
+        // in the order of PKCS#11 2.40; C_Finalize is the second one after C_Initialize.
+        struct { unsigned char version[2]; void *fns[2]; } *list = NULL;
+        if (get_list((void **)&list) == 0 && list != NULL) {
+            unsigned long (*finalize)(void *) = (unsigned long (*)(void *))list->fns[1];
+            rv = (long)finalize(NULL);
+        }
+    }
+    dlclose(handle);
+    return rv;
 }
 
 #endif

@@ -82,3 +82,31 @@ struct LineFacts {
         }
     }
 }
+
+/// The one byte search of the project: whether, and where, a short needle (a boundary, a
+/// keyword) occurs in bytes. A plain scan, over one contiguous buffer.
+public enum ByteSearch {
+    /// Whether `needle` occurs in `haystack`; an empty needle never does.
+    public static func contains<C: Collection>(_ haystack: C, _ needle: [UInt8]) -> Bool where C.Element == UInt8 {
+        haystack.withByteBuffer { firstOffset(of: needle, in: $0) != nil }
+    }
+
+    /// The offset (from the buffer's start) of the first occurrence of `needle`, or nil.
+    public static func firstOffset(of needle: [UInt8], in haystack: UnsafeBufferPointer<UInt8>) -> Int? {
+        guard let first = needle.first, needle.count <= haystack.count else { return nil }
+        let last = haystack.count - needle.count
+        var i = 0
+        while i <= last {
+            if haystack[i] == first {
+                var matches = true
+                for k in 1..<needle.count where haystack[i + k] != needle[k] {
+                    matches = false
+                    break
+                }
+                if matches { return i }
+            }
+            i += 1
+        }
+        return nil
+    }
+}

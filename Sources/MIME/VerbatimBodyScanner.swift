@@ -86,19 +86,8 @@ public struct VerbatimBodyScanner: Sendable {
         if content.count >= Self.cte.count, (content[0] | 0x20) == 0x63,
            zip(content.prefix(Self.cte.count), Self.cte).allSatisfy({ ($0 | 0x20) == $1 }) {
             let value = content.dropFirst(Self.cte.count).map { $0 | 0x20 }
-            if !Self.allowedEncodings.contains(where: { Self.contains(value[...], $0) }) { verbatim = false; return }
+            if !Self.allowedEncodings.contains(where: { ByteSearch.contains(value, $0) }) { verbatim = false; return }
         }
-        if !needleFound, !needle.isEmpty, Self.contains(content[...], needle) { needleFound = true }
-    }
-
-    private static func contains<S: Collection>(_ haystack: S, _ needle: [UInt8]) -> Bool
-    where S.Element == UInt8, S.Index == Int {
-        guard let first = needle.first, haystack.count >= needle.count else { return false }
-        var i = haystack.startIndex
-        while i <= haystack.endIndex - needle.count {
-            if haystack[i] == first, haystack[i..<(i + needle.count)].elementsEqual(needle) { return true }
-            i += 1
-        }
-        return false
+        if !needleFound, !needle.isEmpty, ByteSearch.contains(content, needle) { needleFound = true }
     }
 }

@@ -2,7 +2,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Policy
+import MIME
 
 /// Where and from what size a message body is kept in a file instead of in memory.
 public struct SpoolSettings: Sendable, Equatable {

@@ -6,21 +6,22 @@ import CMilter
 import MIME
 import Policy
 
-// The libmilter callbacks. They are named global functions on purpose: closures written in
-// top-level code would be inferred @MainActor and crash when libmilter calls them on its worker
-// threads (see docs/ARCHITECTURE.md).
+// The libmilter callbacks: each reads libmilter's arguments and macros and forwards to the
+// connection's `MilterSession`, which holds the logic (and is tested without libmilter). They
+// are named global functions on purpose: closures written in top-level code would be inferred
+// @MainActor and crash when libmilter calls them on its worker threads (see docs/ARCHITECTURE.md).
 
-private func state(_ ctx: OpaquePointer?) -> ConnectionState? {
+private func session(_ ctx: OpaquePointer?) -> MilterSession? {
     guard let ctx, let raw = smfi_getpriv(ctx) else { return nil }
-    return Unmanaged<ConnectionState>.fromOpaque(raw).takeUnretainedValue()
+    return Unmanaged<MilterSession>.fromOpaque(raw).takeUnretainedValue()
 }
 
-/// The state of this connection, created on first use: `close` and `abort` can arrive without
-/// `connect`, and with SMFIP_NOCONNECT there is none.
-private func stateCreating(_ ctx: OpaquePointer?) -> ConnectionState? {
-    if let s = state(ctx) { return s }
+/// The session of this connection, created on first use: `close` and `abort` can arrive
+/// without `connect`, and with SMFIP_NOCONNECT there is none.
+private func sessionCreating(_ ctx: OpaquePointer?) -> MilterSession? {
+    if let s = session(ctx) { return s }
     guard let ctx else { return nil }
-    let s = ConnectionState(connection: ConnectionInfo(clientAddress: nil))
+    let s = MilterSession(delegate: currentDelegate())
     smfi_setpriv(ctx, Unmanaged.passRetained(s).toOpaque())
     return s
 }
@@ -34,9 +35,18 @@ private func macro(_ ctx: OpaquePointer?, _ name: String) -> String? {
 }
 
 /// The reply for a step: SMFIS_NOREPLY when the MTA was told not to expect one.
-private func proceed(_ s: ConnectionState?, step: UInt) -> sfsistat {
+private func proceed(_ s: MilterSession?, step: UInt) -> sfsistat {
     if let s, s.noReplySteps & step != 0 { return sfsistat(SMFIS_NOREPLY) }
     return sfsistat(SMFIS_CONTINUE)
+}
+
+private func firstArgument(_ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> String? {
+    guard let argv, let first = argv.pointee else { return nil }
+    return String(cString: first)
+}
+
+private func cBytes(_ pointer: UnsafeMutablePointer<CChar>) -> [UInt8] {
+    Array(UnsafeRawBufferPointer(start: pointer, count: strlen(pointer)).bindMemory(to: UInt8.self))
 }
 
 func milterNegotiate(
@@ -65,7 +75,7 @@ func milterNegotiate(
     pf1?.pointee = agreed
     pf2?.pointee = 0
     pf3?.pointee = 0
-    if let s = stateCreating(ctx) {
+    if let s = sessionCreating(ctx) {
         s.keepsLeadingSpace = agreed & UInt(SMFIP_HDR_LEADSPC) != 0
         s.noReplySteps = agreed & noReply
     }
@@ -75,132 +85,61 @@ func milterNegotiate(
 func milterConnect(
     _ ctx: OpaquePointer?, _ hostname: UnsafeMutablePointer<CChar>?, _ hostaddr: UnsafeMutablePointer<sockaddr>?
 ) -> sfsistat {
-    guard let s = stateCreating(ctx) else { return sfsistat(SMFIS_TEMPFAIL) }
-    let name = hostname.map { String(cString: $0) }
+    guard let s = sessionCreating(ctx) else { return sfsistat(SMFIS_TEMPFAIL) }
     let (address, port) = SocketAddress.describe(hostaddr)
-    // Postfix presents non-SMTP mail (sendmail command, pickup) as a connect from 127.0.0.1
-    // port 0; Sendmail gives no address for local submissions.
-    let nonSMTP = hostaddr == nil || (address == "127.0.0.1" && port == 0)
-    s.connection = ConnectionInfo(clientAddress: address, clientHostname: name, isNonSMTP: nonSMTP)
+    s.connect(hostname: hostname.map { String(cString: $0) }, address: address, port: port, hasAddress: hostaddr != nil)
     return proceed(s, step: UInt(SMFIP_NR_CONN))
 }
 
 func milterEnvFrom(_ ctx: OpaquePointer?, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> sfsistat {
-    guard let s = stateCreating(ctx) else { return sfsistat(SMFIS_TEMPFAIL) }
-    s.resetMessage()
-    let delegate = currentDelegate()
-    s.evaluator = delegate?.currentEvaluator()
-    s.spoolSettings = delegate?.spoolSettings()
-    if let argv, let first = argv.pointee { s.envelopeSender = String(cString: first) }
-    s.saslLogin = macro(ctx, "{auth_authen}")
+    guard let s = sessionCreating(ctx) else { return sfsistat(SMFIS_TEMPFAIL) }
+    s.envelopeFrom(sender: firstArgument(argv), saslLogin: macro(ctx, "{auth_authen}"))
     return proceed(s, step: UInt(SMFIP_NR_MAIL))
 }
 
 func milterEnvRcpt(_ ctx: OpaquePointer?, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> sfsistat {
-    let s = state(ctx)
-    if let s, let argv, let first = argv.pointee, s.recipients.count < 10_000 {
-        s.recipients.append(String(cString: first))
-    }
+    let s = session(ctx)
+    if let s, let recipient = firstArgument(argv) { s.envelopeRecipient(recipient) }
     return proceed(s, step: UInt(SMFIP_NR_RCPT))
 }
 
 func milterHeader(
     _ ctx: OpaquePointer?, _ name: UnsafeMutablePointer<CChar>?, _ value: UnsafeMutablePointer<CChar>?
 ) -> sfsistat {
-    guard let s = state(ctx) else { return sfsistat(SMFIS_CONTINUE) }
-    if let name, let value, s.fields.count < maximumHeaderFields {
-        var bytes = cBytes(value)
-        // Keep the contract of HeaderField: the value as it stood after the colon.
-        if !s.keepsLeadingSpace { bytes.insert(0x20, at: 0) }
-        s.fields.append(HeaderField(name: HeaderText.decode(cBytes(name)).text, rawValue: bytes))
-    }
+    guard let s = session(ctx) else { return sfsistat(SMFIS_CONTINUE) }
+    if let name, let value { s.header(name: cBytes(name), value: cBytes(value)) }
     return proceed(s, step: UInt(SMFIP_NR_HDR))
 }
 
-/// More header fields than any real message has; past it we stop collecting (the MIME layer
-/// would refuse the message anyway) rather than grow without bound.
-private let maximumHeaderFields = 10_000
-
-private func cBytes(_ pointer: UnsafeMutablePointer<CChar>) -> [UInt8] {
-    Array(UnsafeRawBufferPointer(start: pointer, count: strlen(pointer)).bindMemory(to: UInt8.self))
-}
-
 func milterEndOfHeaders(_ ctx: OpaquePointer?) -> sfsistat {
-    proceed(state(ctx), step: UInt(SMFIP_NR_EOH))
+    proceed(session(ctx), step: UInt(SMFIP_NR_EOH))
 }
 
 func milterBody(_ ctx: OpaquePointer?, _ bytes: UnsafeMutablePointer<UInt8>?, _ length: Int) -> sfsistat {
-    guard let s = state(ctx) else { return sfsistat(SMFIS_CONTINUE) }
-    if let bytes, length > 0 {
-        s.appendBody(UnsafeBufferPointer(start: bytes, count: length))
-    }
+    guard let s = session(ctx) else { return sfsistat(SMFIS_CONTINUE) }
+    if let bytes, length > 0 { s.appendBody(UnsafeBufferPointer(start: bytes, count: length)) }
     return proceed(s, step: UInt(SMFIP_NR_BODY))
 }
 
 func milterEndOfMessage(_ ctx: OpaquePointer?) -> sfsistat {
-    inFlight.add(1, ordering: .acquiringAndReleasing)
-    defer { inFlight.subtract(1, ordering: .acquiringAndReleasing) }
-    guard let s = state(ctx), let delegate = currentDelegate() else { return sfsistat(SMFIS_TEMPFAIL) }
-    // The time the milter itself spends (decision, signing or verifying, edits); the SMTP
-    // dialogue before end-of-message is the client's and the MTA's time, not ours.
-    let started = ContinuousClock.now
-    let body: (bytes: [UInt8], file: BodyFile?)
-    do {
-        body = try s.takeBody()
-    } catch {
-        delegate.log(.error, "message \(macro(ctx, "i") ?? "-"): \(error)")
-        EditApplier.setReply(code: "451", xcode: "4.3.0",
-                             text: "smime-milter: message could not be processed, try again later", ctx: ctx)
-        s.resetMessage()
-        return sfsistat(SMFIS_TEMPFAIL)
+    guard let ctx, let s = session(ctx) else { return sfsistat(SMFIS_TEMPFAIL) }
+    let action = s.endOfMessage(queueID: macro(ctx, "i"), sink: LibmilterSink(ctx: ctx, leadingSpace: s.keepsLeadingSpace))
+    switch action {
+    case .accept, .quarantine: return sfsistat(SMFIS_ACCEPT)
+    case .tempfail: return sfsistat(SMFIS_TEMPFAIL)
+    case .reject: return sfsistat(SMFIS_REJECT)
     }
-    // takeBody let go of the connection's copy: the context holds the only one.
-    var message = MessageContext(
-        queueID: macro(ctx, "i"), connection: s.connection, saslLogin: s.saslLogin,
-        envelopeSender: s.envelopeSender, recipients: s.recipients, fields: s.fields, body: body.bytes)
-    message.bodyFile = body.file
-    var outcome = (s.evaluator ?? delegate.currentEvaluator()).evaluate(message)
-    switch outcome.action {
-    case .accept, .quarantine:
-        var failure = EditApplier.apply(outcome.edits, ctx: ctx, leadingSpace: s.keepsLeadingSpace)
-        if failure == nil, case let .quarantine(reason) = outcome.action {
-            failure = EditApplier.quarantine(reason: reason, ctx: ctx)
-        }
-        if let failure {
-            outcome.decision = .error(reason: failure)
-            outcome.action = .tempfail(reason: failure)
-        }
-    case .tempfail, .reject:
-        break  // the MTA discards edits of a refused message; none are made
-    }
-    let result: sfsistat
-    switch outcome.action {
-    case .accept, .quarantine:
-        result = sfsistat(SMFIS_ACCEPT)
-    case .tempfail:
-        EditApplier.setReply(code: "451", xcode: "4.3.0",
-                             text: "smime-milter: message could not be processed, try again later", ctx: ctx)
-        result = sfsistat(SMFIS_TEMPFAIL)
-    case let .reject(code, xcode, text):
-        EditApplier.setReply(code: code, xcode: xcode, text: text, ctx: ctx)
-        result = sfsistat(SMFIS_REJECT)
-    }
-    let elapsed = ContinuousClock.now - started
-    let ms = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
-    delegate.finished(message, outcome: outcome, milliseconds: ms)
-    s.resetMessage()
-    return result
 }
 
 func milterAbort(_ ctx: OpaquePointer?) -> sfsistat {
-    state(ctx)?.resetMessage()
+    session(ctx)?.abort()
     return sfsistat(SMFIS_CONTINUE)
 }
 
 func milterClose(_ ctx: OpaquePointer?) -> sfsistat {
     if let ctx, let raw = smfi_getpriv(ctx) {
         smfi_setpriv(ctx, nil)
-        Unmanaged<ConnectionState>.fromOpaque(raw).release()
+        Unmanaged<MilterSession>.fromOpaque(raw).release()
     }
     return sfsistat(SMFIS_CONTINUE)
 }

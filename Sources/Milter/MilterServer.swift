@@ -108,12 +108,7 @@ public final class MilterServer: Sendable {
     /// gVisor) give a process-directed signal to the main thread first when it is waiting for
     /// it, so libmilter's thread does not see them. `run` must be called on the main thread.
     public func run(drainSeconds: Int = 30, reload: @escaping @Sendable () -> Void) -> Int32 {
-        var signals = sigset_t()
-        sigemptyset(&signals)
-        sigaddset(&signals, SIGHUP)
-        sigaddset(&signals, SIGTERM)
-        sigaddset(&signals, SIGINT)
-        pthread_sigmask(SIG_BLOCK, &signals, nil)
+        var signals = Self.blockSignals()
 
         let finished = Atomic<Int32>(Int32.min)
         let milterThread = Thread {
@@ -192,7 +187,7 @@ nonisolated(unsafe) var runtimeDelegate: (any MilterDelegate)?
 /// Messages between end-of-message and its reply, for the drain at shutdown.
 let inFlight = Atomic<Int>(0)
 
-/// Open MTA connections (one `ConnectionState` each), for the metrics.
+/// Open MTA connections (one `MilterSession` each), for the metrics.
 let openConnections = Atomic<Int>(0)
 
 extension MilterServer {
@@ -210,13 +205,16 @@ extension MilterServer {
 
     /// Blocks SIGHUP, SIGTERM and SIGINT in the calling thread, so that every thread started
     /// afterwards inherits the mask and `run` alone receives them. Call first thing in main.
-    public static func blockSignals() {
+    /// Returns the set, for sigwait.
+    @discardableResult
+    public static func blockSignals() -> sigset_t {
         var signals = sigset_t()
         sigemptyset(&signals)
         sigaddset(&signals, SIGHUP)
         sigaddset(&signals, SIGTERM)
         sigaddset(&signals, SIGINT)
         pthread_sigmask(SIG_BLOCK, &signals, nil)
+        return signals
     }
 }
 

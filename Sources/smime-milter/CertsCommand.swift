@@ -25,26 +25,39 @@ struct CertsCommand: ParsableCommand {
         }
         let statuses = CertificateExpiry.statuses(identities: setup.identities, configuration: setup.configuration)
         let window = setup.configuration.expiryWarnDays.max() ?? 0
+        // Identities whose key is on a token: whether the token answers now.
+        var tokens: [String: (uri: String, problem: String?)] = [:]
+        for identity in setup.identities.identities {
+            if let token = identity.tokenKey { tokens[identity.name] = ("\(token.uri)", token.probe()) }
+        }
         if json {
-            print(Self.json(statuses, window: window))
+            print(Self.json(statuses, window: window, tokens: tokens))
         } else {
-            print(Self.table(statuses))
+            print(Self.table(statuses, tokens: tokens))
         }
         if statuses.contains(where: { $0.daysLeft <= window }) { throw ExitCode(1) }
     }
 
-    static func table(_ statuses: [CertificateStatus]) -> String {
+    static func table(_ statuses: [CertificateStatus], tokens: [String: (uri: String, problem: String?)] = [:]) -> String {
         let iso = ISO8601DateFormatter()
         var lines = ["IDENTITY\tDAYS\tNOT-AFTER\tKEY\tUSED\tADDRESSES\tISSUER"]
         for s in statuses {
             let used = s.usedNow ? "yes" : "no (\(s.note ?? ""))"
-            lines.append([s.name, String(s.daysLeft), iso.string(from: s.notAfter), s.keyDescription, used,
+            var key = s.keyDescription
+            if let token = tokens[s.name] {
+                key += token.problem == nil ? " on token (answers)" : " on token (DOES NOT ANSWER)"
+            }
+            lines.append([s.name, String(s.daysLeft), iso.string(from: s.notAfter), key, used,
                           s.addresses.joined(separator: ","), s.issuer].joined(separator: "\t"))
+        }
+        for (name, token) in tokens.sorted(by: { $0.key < $1.key }) {
+            lines.append("# \(name): key \(token.uri)" + (token.problem.map { ": \($0)" } ?? ""))
         }
         return lines.joined(separator: "\n")
     }
 
-    static func json(_ statuses: [CertificateStatus], window: Int) -> String {
+    static func json(_ statuses: [CertificateStatus], window: Int,
+                     tokens: [String: (uri: String, problem: String?)] = [:]) -> String {
         let iso = ISO8601DateFormatter()
         let items: [[String: Any]] = statuses.map { s in
             var item: [String: Any] = [
@@ -54,6 +67,11 @@ struct CertsCommand: ParsableCommand {
             ]
             if let note = s.note { item["note"] = note }
             if let t = s.warningThreshold { item["warning_threshold_days"] = t }
+            if let token = tokens[s.name] {
+                item["token_uri"] = token.uri
+                item["token_answers"] = token.problem == nil
+                if let problem = token.problem { item["token_problem"] = problem }
+            }
             return item
         }
         let data = (try? JSONSerialization.data(withJSONObject: ["identities": items], options: [.prettyPrinted, .sortedKeys])) ?? Data()

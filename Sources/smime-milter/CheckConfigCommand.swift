@@ -48,14 +48,24 @@ struct CheckConfigCommand: ParsableCommand {
         print(setup.configuration.describe())
         let now = Date()
         print("identities (\(setup.identities.identities.count)):")
+        var tokenProblems: [String] = []
         for identity in setup.identities.identities {
             let days = Int((identity.notAfter.timeIntervalSince(now) / 86_400).rounded(.down))
             print("  \(identity.name): \(identity.addresses.joined(separator: ", "))")
             print("    key \(identity.keyDescription), expires in \(days) days (\(iso(identity.notAfter)))")
             print("    chain: \(([identity.subject] + identity.chainSubjects).joined(separator: " <- "))")
+            if let token = identity.tokenKey {
+                if let problem = token.probe() {
+                    print("    token \(token.uri): does not answer: \(problem)")
+                    tokenProblems.append("identity \(identity.name): token \(token.uri) does not answer")
+                } else {
+                    print("    token \(token.uri): answers")
+                }
+            }
         }
+        for problem in tokenProblems { print("error: \(problem)") }
         for problem in setup.problems { print("error: \(problem)") }
-        if !setup.problems.isEmpty { throw ExitCode(1) }
+        if !setup.problems.isEmpty || !tokenProblems.isEmpty { throw ExitCode(1) }
     }
 
     private func iso(_ date: Date) -> String {

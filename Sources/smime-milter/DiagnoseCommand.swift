@@ -34,13 +34,18 @@ struct DiagnoseCommand: ParsableCommand {
 
     func run() throws {
         let budget = DiagnosisOptions(maxDigestComputations: maxDigests, timeBudget: .milliseconds(timeBudgetMilliseconds))
-        let verifier = try options.makeVerifier(command: "diagnose", diagnosis: budget)
-        try options.forEachFile({ bytes, time in verifier.verifyAndDiagnose(message: bytes, at: time) },
-                                extra: Self.diagnosisLines)
+        let policy = try options.makePolicy(command: "diagnose", diagnosis: budget, diagnosing: true)
+        try options.forEachFile(policy, extra: Self.diagnosisLines)
     }
 
     /// The diagnosis in plain words, one fact per line.
     static func diagnosisLines(_ report: VerificationReport) -> [String] {
+        let structure = report.partial.map { partialLines($0, counted: report.isPartialSignature) } ?? []
+        return signatureLines(report) + structure
+    }
+
+    /// What broke the signature itself (a digest mismatch, the CVE-2018-18509 trick).
+    static func signatureLines(_ report: VerificationReport) -> [String] {
         guard let diagnosis = report.diagnosis else {
             if report.result == .fail, report.reason?.contains("CVE-2018-18509") == true {
                 return ["diagnosis: none (the signature carries other content than the signed part shows: an attack, not transport damage)"]
@@ -52,6 +57,23 @@ struct DiagnoseCommand: ParsableCommand {
                      "detail: \(diagnosis.detail)"]
         if let footer = diagnosis.footer { lines.append("footer: \"\(footer)\"") }
         lines.append("digest computations: \(diagnosis.digestComputations)")
+        return lines
+    }
+
+    /// A signature over one part: which part, and what was added beside it (a list's footer
+    /// added after signing is named with its first line).
+    static func partialLines(_ partial: PartialSignature, counted: Bool) -> [String] {
+        var lines = ["diagnosis: partial signature: only part \(partial.signedSection) is signed"
+                     + (counted ? "" : " (not counted against it: PartialSignatures pass, or the signature failed anyway)")]
+        for part in partial.unsigned {
+            let what: String
+            switch part.position {
+            case .after: what = "footer part \(part.section) (\(part.mediaType)) added after signing"
+            case .before: what = "unsigned part \(part.section) (\(part.mediaType)) before the signed part"
+            case .alternative: what = "unsigned alternative part \(part.section) (\(part.mediaType))"
+            }
+            lines.append(what + (part.firstLine.map { ": \"\($0)\"" } ?? ""))
+        }
         return lines
     }
 }

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import Milter
 import Policy
+import SMIME
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -31,29 +32,29 @@ struct RunCommand: ParsableCommand {
         }
         let configuration = setup.configuration
         let logger = Log.bootstrap(
-            level: Logger.Level(configured: configuration.logLevel),
-            syslogFacility: configuration.syslog ? configuration.syslogFacility : nil)
+            level: Logger.Level(configured: configuration.process.logLevel),
+            syslogFacility: configuration.process.syslog ? configuration.process.syslogFacility : nil)
         for problem in setup.problems { logger.warning("\(problem)") }
         for warning in warnings { logger.warning("\(warning)") }
         for identity in setup.identities.identities {
             let days = Int(identity.notAfter.timeIntervalSinceNow / 86_400)
             logger.info("identity \(identity.name): \(identity.addresses.joined(separator: ", ")) \(identity.keyDescription), expires in \(days) days")
         }
-        let metrics = configuration.metricsListen.map { _ in MilterMetrics() }
+        let metrics = configuration.process.metricsListen.map { _ in MilterMetrics() }
         let expiry = ExpiryMonitor(logger: logger, metrics: metrics)
         let delegate = PolicyDelegate(setup: setup, logger: logger, metrics: metrics, expiry: expiry)
         let server = MilterServer(
-            socket: setup.configuration.socket, socketMode: setup.configuration.socketMode,
-            allowedPeers: setup.configuration.effectiveAllowedPeers, delegate: delegate)
+            socket: setup.configuration.process.socket, socketMode: setup.configuration.process.socketMode,
+            allowedPeers: setup.configuration.process.effectiveAllowedPeers, delegate: delegate)
         do {
             try server.open()
-            if let user = setup.configuration.userID {
+            if let user = setup.configuration.process.userID {
                 try Privileges.drop(to: user, server: server)
             }
-            if let pidFile = setup.configuration.pidFile {
+            if let pidFile = setup.configuration.process.pidFile {
                 try "\(getpid())\n".write(toFile: pidFile, atomically: true, encoding: .utf8)
             }
-            if let endpoint = configuration.metricsListen, let metrics {
+            if let endpoint = configuration.process.metricsListen, let metrics {
                 try MetricsHTTPServer(endpoint: endpoint, metrics: metrics).start()
                 logger.notice("metrics at http://\(endpoint)/metrics")
             }
@@ -66,7 +67,7 @@ struct RunCommand: ParsableCommand {
         RefusedPeerMonitor.start(logger: logger)
         logger.notice("smime-milter \(SMIMEMilterVersion.string) (mode \(setup.configuration.mode)) listening on \(server.listeningDescription())")
         let rc = server.run(reload: { delegate.reload(configPath: options.config) })
-        if let pidFile = setup.configuration.pidFile { unlink(pidFile) }
+        if let pidFile = setup.configuration.process.pidFile { unlink(pidFile) }
         logger.notice("smime-milter stopped")
         if rc != 0 { throw ExitCode(rc) }
     }
@@ -107,6 +108,8 @@ final class PolicyDelegate: MilterDelegate {
     /// refused with a log line and the one in force stays.
     func reload(configPath: String) {
         let old = setup
+        // Keys added to a token since the last load are seen only by a fresh token login.
+        TokenSettings.reopenTokensOnNextUse()
         let new: LoadedSetup
         let warnings: [String]
         do {
@@ -119,13 +122,7 @@ final class PolicyDelegate: MilterDelegate {
         }
         for problem in new.problems { logger.warning("\(problem)") }
         for warning in warnings { logger.warning("\(warning)") }
-        let (a, b) = (old.configuration, new.configuration)
-        let restartOnly: [(String, Bool)] = [
-            ("Socket", a.socket != b.socket), ("AllowedPeers", a.allowedPeers != b.allowedPeers), ("UserID", a.userID != b.userID), ("PidFile", a.pidFile != b.pidFile),
-            ("LogLevel", a.logLevel != b.logLevel), ("Syslog", a.syslog != b.syslog),
-            ("SyslogFacility", a.syslogFacility != b.syslogFacility), ("MetricsListen", a.metricsListen != b.metricsListen),
-        ]
-        let changed = restartOnly.filter(\.1).map(\.0)
+        let changed = old.configuration.process.changedKeys(to: new.configuration.process)
         if !changed.isEmpty {
             logger.warning("reload: \(changed.joined(separator: ", ")) changed; this takes effect only after a restart")
         }

@@ -22,7 +22,8 @@ struct LoadedSetup {
         var problems: [String] = []
         let identities: IdentityStore
         if let dir = configuration.certificateDir {
-            identities = IdentityStore.load(directory: dir, now: now)
+            if let problem = configuration.tokens.apply() { problems.append(problem) }
+            identities = IdentityStore.load(directory: dir, now: now, tokens: configuration.tokens)
             for problem in identities.rejected {
                 problems.append("identity refused: \(problem)")
             }
@@ -59,8 +60,7 @@ struct LoadedSetup {
         do {
             let store = try TrustStore(anchors: [anchors], crlDirectory: configuration.crlDir)
             problems += store.problems.map { "TrustAnchors: \($0)" }
-            return MessageVerifier(
-                trust: store, options: VerificationOptions(allowWeakAlgorithms: configuration.allowWeakAlgorithms))
+            return MessageVerifier(trust: store, options: configuration.verificationOptions())
         } catch {
             problems.append("TrustAnchors \(anchors): \(error); inbound mail is not verified")
             return nil
@@ -79,7 +79,7 @@ extension LoadedSetup {
         do {
             return MessageVerifier(
                 trust: try TrustStore.empty(),
-                options: VerificationOptions(allowWeakAlgorithms: configuration.allowWeakAlgorithms))
+                options: configuration.verificationOptions())
         } catch {
             problems.append("cannot check client signatures on outbound mail: \(error); such mail is left alone")
             return nil
@@ -122,9 +122,9 @@ extension LoadedSetup {
     /// What opening the socket would refuse: an AllowedPeers list too large for the kernel
     /// filter, a unix socket in a directory that others may write to. `lines` locates the keys.
     static func socketProblems(_ configuration: Configuration, file: String, lines: [String: Int]) -> [ConfigurationError] {
-        switch configuration.socket {
+        switch configuration.process.socket {
         case .inet, .inet6:
-            guard let peers = configuration.effectiveAllowedPeers else { return [] }
+            guard let peers = configuration.process.effectiveAllowedPeers else { return [] }
             do {
                 _ = try PeerFilter.compile(peers)
                 return []

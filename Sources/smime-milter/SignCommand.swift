@@ -54,10 +54,7 @@ struct SignCommand: ParsableCommand {
         let outcome = setup.signingPolicy.evaluate(message)
         if case .stripped = outcome.decision {
             // A broken client signature removed: the message as the milter would pass it on.
-            let edited = MessageEditor.apply(outcome.edits, fields: parsed.fields, body: parsed.body)
-            var bytes = MessageEditor.serialise(fields: edited.fields, body: edited.body)
-            if !original.contains(0x0D) { bytes = LineEnds.toLF(bytes) }
-            FileHandle.standardOutput.write(Data(bytes))
+            FileHandle.standardOutput.write(Data(try edited(outcome, parsed, original: original, input: input)))
             let line = MessageLogLine.format(message, outcome: outcome, milliseconds: 0)
             FileHandle.standardError.write(Data("smime-milter: not signed: \(line)\n".utf8))
             throw ExitCode(1)
@@ -69,10 +66,23 @@ struct SignCommand: ParsableCommand {
             if case .error = outcome.decision { throw ExitCode(2) }
             throw ExitCode(1)
         }
-        let edited = MessageEditor.apply(outcome.edits, fields: parsed.fields, body: parsed.body)
-        var bytes = MessageEditor.serialise(fields: edited.fields, body: edited.body)
-        // Keep the input's convention: a file with bare LF line ends gets bare LF back.
-        if !original.contains(0x0D) { bytes = LineEnds.toLF(bytes) }
-        FileHandle.standardOutput.write(Data(bytes))
+        FileHandle.standardOutput.write(Data(try edited(outcome, parsed, original: original, input: input)))
+    }
+
+    /// The message as the MTA would deliver it after the outcome's edits. On a failure (a
+    /// replacement body that cannot be read) the original goes out unchanged, exit 2.
+    private func edited(_ outcome: PolicyOutcome, _ parsed: (fields: [HeaderField], body: [UInt8]),
+                        original: [UInt8], input: Data) throws -> [UInt8] {
+        do {
+            let edited = try MessageEditor.apply(outcome.edits, fields: parsed.fields, body: parsed.body)
+            var bytes = MessageEditor.serialise(fields: edited.fields, body: edited.body)
+            // Keep the input's convention: a file with bare LF line ends gets bare LF back.
+            if !original.contains(0x0D) { bytes = LineEnds.toLF(bytes) }
+            return bytes
+        } catch {
+            FileHandle.standardOutput.write(input)
+            FileHandle.standardError.write(Data("smime-milter: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
     }
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import ArgumentParser
 import Foundation
+import MIME
 import Policy
 import SMIME
 
@@ -32,48 +33,57 @@ struct VerificationArguments: ParsableArguments {
         }
     }
 
-    /// The verifier from the options and the configuration; exits 2 when it cannot be built.
-    func makeVerifier(command: String, diagnosis: DiagnosisOptions = DiagnosisOptions()) throws -> MessageVerifier {
+    /// The verification policy the milter would run, built from the options and the
+    /// configuration (or the defaults without one); exits 2 when it cannot be built. With
+    /// `diagnosing`, its verifier also notes a stored copy that differs from what was signed.
+    func makePolicy(command: String, diagnosis: DiagnosisOptions = DiagnosisOptions(),
+                    diagnosing: Bool = false) throws -> VerificationPolicy {
         do {
-            let configuration = try config.map { try ConfigurationParser.load(path: $0) }
+            var configuration = try config.map { try ConfigurationParser.load(path: $0) } ?? Configuration()
             var anchors = trust
             if anchors.isEmpty {
                 guard let config else {
                     throw ValidationError("name the trust anchors with --trust or a configuration with TrustAnchors (--config)")
                 }
-                guard let configured = configuration?.trustAnchors else {
+                guard let configured = configuration.trustAnchors else {
                     throw ValidationError("\(config) sets no TrustAnchors; use --trust")
                 }
                 anchors = [configured]
             }
-            let store = try TrustStore(anchors: anchors, crlDirectory: crlDir ?? configuration?.crlDir)
-            let options = VerificationOptions(
-                allowWeakAlgorithms: allowWeak || configuration?.allowWeakAlgorithms == true, diagnosis: diagnosis)
-            return MessageVerifier(trust: store, options: options)
+            if allowWeak { configuration.allowWeakAlgorithms = true }
+            let store = try TrustStore(anchors: anchors, crlDirectory: crlDir ?? configuration.crlDir)
+            let verifier = MessageVerifier(trust: store, options: configuration.verificationOptions(diagnosis: diagnosis))
+            return VerificationPolicy(configuration: configuration,
+                                      verifier: diagnosing ? DiagnosingVerifier(base: verifier) as any SignatureVerifier : verifier)
         } catch {
             FileHandle.standardError.write(Data("smime-milter \(command): \(error)\n".utf8))
             throw ExitCode(2)
         }
     }
 
-    /// Runs `check` on every file at the requested time (again at the signing time with
-    /// `--at signing-time`), prints the result line and whatever `extra` adds, and exits
-    /// 0 when every file passed, 1 otherwise, 2 when a file could not be read.
-    func forEachFile(
-        _ check: ([UInt8], Date) -> VerificationReport, extra: (VerificationReport) -> [String] = { _ in [] }
-    ) throws {
+    /// Runs the policy's verdict on every file at the requested time (again at the signing
+    /// time with `--at signing-time`): the same path the milter takes, so the line printed is
+    /// the result the milter writes. Prints it and whatever `extra` adds, and exits 0 when
+    /// every file passed, 1 otherwise, 2 when a file could not be read.
+    func forEachFile(_ policy: VerificationPolicy, extra: (VerificationReport) -> [String] = { _ in [] }) throws {
         var allPassed = true
         var unreadable = false
+        let splitter = MessageVerifier(trust: try TrustStore.empty(), options: policy.configuration.verificationOptions())
         for file in files {
             guard let data = FileManager.default.contents(atPath: file) else {
                 print("\(file): cannot read the file")
                 unreadable = true
                 continue
             }
-            let bytes = [UInt8](data)
-            var report = check(bytes, at.flatMap(Self.parseTime) ?? Date())
-            if at == "signing-time", let signed = report.signingTime {
-                report = check(bytes, signed)
+            var report: VerificationReport
+            do {
+                let stored = try splitter.storedMessage([UInt8](data))
+                report = policy.verdict(fields: stored.fields, body: stored.body, now: at.flatMap(Self.parseTime) ?? Date()).report
+                if at == "signing-time", let signed = report.signingTime {
+                    report = policy.verdict(fields: stored.fields, body: stored.body, now: signed).report
+                }
+            } catch {
+                report = MessageVerifier.unprocessable(error)
             }
             print("\(file): \(AuthenticationResults.resultText(for: report))")
             for line in extra(report) { print("  " + line) }
@@ -89,5 +99,15 @@ struct VerificationArguments: ParsableArguments {
         if let date = formatter.date(from: text) { return date }
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         return formatter.date(from: text)
+    }
+}
+
+/// The verifier `diagnose` hands the policy: the real one, plus the note on a stored copy
+/// whose line ends differ from what was signed. The result is the same as `MessageVerifier`'s.
+struct DiagnosingVerifier: SignatureVerifier {
+    let base: MessageVerifier
+
+    func verify(fields: [HeaderField], body: [UInt8], fromAddress: String?, at time: Date) -> VerificationReport {
+        base.verifyAndDiagnose(fields: fields, body: body, fromAddress: fromAddress, at: time)
     }
 }

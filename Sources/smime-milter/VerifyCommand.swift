@@ -10,7 +10,9 @@ struct VerifyCommand: ParsableCommand {
         abstract: "Verify the S/MIME signature of stored messages; exit 0 when every one passes.",
         discussion: """
             Prints one line per file: FILE: smime=RESULT (reason) body.smime-identifier=... \
-            body.smime-part=..., the result the milter would write in Authentication-Results. \
+            body.smime-part=..., the result the milter would write in Authentication-Results \
+            (the same policy code: what counts as signed, the From rules, header protection, \
+            PartialSignatures from --config). \
             Trust anchors come from --trust, else from the configuration's TrustAnchors. \
             Exit status: 0 when every file passed, 1 otherwise, 2 when the trust anchors, the \
             configuration or a file cannot be read.
@@ -19,7 +21,6 @@ struct VerifyCommand: ParsableCommand {
     @OptionGroup var options: VerificationArguments
 
     func run() throws {
-        let verifier = try options.makeVerifier(command: "verify")
-        try options.forEachFile { bytes, time in verifier.verify(message: bytes, at: time) }
+        try options.forEachFile(try options.makePolicy(command: "verify"))
     }
 }

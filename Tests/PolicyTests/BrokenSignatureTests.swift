@@ -3,10 +3,9 @@ import Foundation
 import MIME
 import Policy
 import SMIME
-import Synchronization
 import Testing
 
-/// Outbound mail already signed by the user's mail client (issue 5): intact signatures pass
+/// Outbound mail already signed by the user's mail client: intact signatures pass
 /// untouched, broken ones get OnBrokenSignature. Client signatures are made by
 /// `openssl cms -sign` with the test PKI (a signer we did not write); integrity is checked by
 /// the real `MessageVerifier` with an empty trust store, as the milter does without TrustAnchors.
@@ -66,8 +65,8 @@ import Testing
         return (signed.fields, Array(text.replacingCharacters(in: range, with: marker + Self.footer).utf8))
     }
 
-    func delivered(_ message: MessageContext, _ outcome: PolicyOutcome) -> (fields: [HeaderField], body: [UInt8]) {
-        MessageEditor.apply(outcome.edits, fields: message.fields, body: message.body)
+    func delivered(_ message: MessageContext, _ outcome: PolicyOutcome) throws -> (fields: [HeaderField], body: [UInt8]) {
+        try MessageEditor.apply(outcome.edits, fields: message.fields, body: message.body)
     }
 
     func contentType(_ fields: [HeaderField]) -> String? {
@@ -157,7 +156,7 @@ import Testing
         #expect(outcome.decision == .signed(identity: "alice", form: .detached))
         #expect(outcome.details.contains { $0 == ("broken_signature", Self.footerCause) })
         #expect(outcome.details.contains { $0 == ("on_broken", "resign") })
-        let out = delivered(message, outcome)
+        let out = try delivered(message, outcome)
         // Exactly one Content-Type outside: the new multipart/signed; the old layer is gone.
         #expect(out.fields.filter { $0.name.lowercased() == "content-type" }.count == 1)
         #expect(contentType(out.fields)?.hasPrefix("multipart/signed") == true)
@@ -192,7 +191,7 @@ import Testing
         let message = message(try withFooter(try clientSigned(alternative)))
         let outcome = try policy().evaluate(message)
         #expect(outcome.decision == .signed(identity: "alice", form: .detached))
-        let out = delivered(message, outcome)
+        let out = try delivered(message, outcome)
         #expect(Array(out.fields.map(\.name).prefix(5)) == ["Received", "From", "To", "Subject", "Message-ID"])
         let content = try fixture.opensslVerify(MessageEditor.serialise(fields: out.fields, body: out.body))
         #expect(content.hasPrefix("Content-Type: multipart/alternative; boundary=\"alt\""))
@@ -206,7 +205,7 @@ import Testing
         let outcome = try policy(extra: "BrokenSignatureReport postmaster@example.com").evaluate(message)
         #expect(outcome.decision == .stripped(reason: "original S/MIME signature by alice@example.com removed: " + Self.footerCause))
         #expect(outcome.details.contains { $0 == ("not_resigned", "SASL login mallory@example.com may not use alice@example.com") })
-        let out = delivered(message, outcome)
+        let out = try delivered(message, outcome)
         #expect(contentType(out.fields) == "text/plain; charset=us-ascii")
         #expect(!String(decoding: out.body, as: UTF8.self).contains("pkcs7"))
         #expect(outcome.report?.text.contains("not signed: SASL login mallory@example.com may not use alice@example.com") == true)
@@ -223,7 +222,7 @@ import Testing
         let outcome = policy.evaluate(message)
         let warning = "original S/MIME signature by alice@example.com removed: " + Self.footerCause
         #expect(outcome.decision == .stripped(reason: warning))
-        let out = delivered(message, outcome)
+        let out = try delivered(message, outcome)
         // The content as it is now: part 1's fields on top, its body (with the footer) as body.
         #expect(out.fields.filter { $0.name.lowercased().hasPrefix("content-") }.map(\.name) == ["Content-Type"])
         #expect(contentType(out.fields) == "text/plain; charset=us-ascii")
@@ -265,7 +264,7 @@ import Testing
             Issue.record("expected stripped, got \(outcome.decision)")
             return
         }
-        #expect(!delivered(message, outcome).fields.contains { $0.value.contains("multipart/signed") })
+        #expect(try !delivered(message, outcome).fields.contains { $0.value.contains("multipart/signed") })
     }
 
     // MARK: broken → keep
@@ -332,40 +331,4 @@ import Testing
         let address = configurationError { try parseConfig("BrokenSignatureReport not-an-address\n") }
         #expect(address?.line == 1)
     }
-
-    // MARK: report rate limit
-
-    @Test func reportRateLimitIsPerSenderPerHour() {
-        let clock = TestClock(Date(timeIntervalSince1970: 1_000_000))
-        let limiter = ReportRateLimiter(clock: { clock.now })
-        #expect(limiter.permit("alice@example.com"))
-        #expect(!limiter.permit("alice@example.com"))
-        #expect(limiter.permit("dave@example.org"))
-        clock.advance(59 * 60)
-        #expect(!limiter.permit("alice@example.com"))
-        clock.advance(2 * 60)
-        #expect(limiter.permit("alice@example.com"))
-        #expect(!limiter.permit("alice@example.com"))
-        // dave's hour started a minute later than alice's first report.
-        #expect(limiter.permit("dave@example.org"))
-    }
-
-    @Test func reportRateLimitIsThreadSafe() async {
-        let limiter = ReportRateLimiter(clock: { Date(timeIntervalSince1970: 0) })
-        let permitted = await withTaskGroup(of: Bool.self) { group in
-            for _ in 0..<64 { group.addTask { limiter.permit("alice@example.com") } }
-            var count = 0
-            for await ok in group where ok { count += 1 }
-            return count
-        }
-        #expect(permitted == 1)
-    }
-}
-
-/// A clock the test moves by hand.
-final class TestClock: Sendable {
-    private let time: Mutex<Date>
-    init(_ start: Date) { time = Mutex(start) }
-    var now: Date { time.withLock { $0 } }
-    func advance(_ seconds: TimeInterval) { time.withLock { $0 += seconds } }
 }

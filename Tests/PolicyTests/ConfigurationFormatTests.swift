@@ -8,10 +8,10 @@ import SMIME
 struct ConfigurationFormatTests {
     @Test func defaultsWhenNothingIsSet() throws {
         let config = try parseConfig("")
-        #expect(config.socket == .inet(host: "127.0.0.1", port: 8891))
-        #expect(config.socketMode == 0o660)
-        #expect(config.userID == nil)
-        #expect(config.pidFile == nil)
+        #expect(config.process.socket == .inet(host: "127.0.0.1", port: 8891))
+        #expect(config.process.socketMode == 0o660)
+        #expect(config.process.userID == nil)
+        #expect(config.process.pidFile == nil)
         #expect(config.mode == [.sign, .verify])
         #expect(config.authservID == Configuration.systemHostName())
         #expect(!config.authservID.isEmpty)
@@ -23,7 +23,7 @@ struct ConfigurationFormatTests {
         #expect(config.trustAnchors == nil)
         #expect(config.digest == .sha256)
         #expect(config.onError == .tempfail)
-        #expect(config.logLevel == .info)
+        #expect(config.process.logLevel == .info)
     }
 
     @Test func commentsAndBlankLinesAreIgnored() throws {
@@ -36,14 +36,14 @@ struct ConfigurationFormatTests {
             LogLevel debug#no space before the comment
             """)
         #expect(config.digest == .sha512)
-        #expect(config.logLevel == .debug)
+        #expect(config.process.logLevel == .debug)
     }
 
     @Test func keysAreCaseInsensitiveAndBlanksMayBeTabs() throws {
         let config = try parseConfig("digest\tSHA384\nONERROR   accept\n  loglevel  Warning  ")
         #expect(config.digest == .sha384)
         #expect(config.onError == .accept)
-        #expect(config.logLevel == .warning)
+        #expect(config.process.logLevel == .warning)
     }
 
     @Test func crlfLineEndsWork() throws {
@@ -61,7 +61,7 @@ struct ConfigurationFormatTests {
     @Test func loneCarriageReturnsAndByteOrderMarkWork() throws {
         let config = try parseConfig("\u{FEFF}Digest sha384\rLogLevel error\r")
         #expect(config.digest == .sha384)
-        #expect(config.logLevel == .error)
+        #expect(config.process.logLevel == .error)
     }
 
     @Test func unknownKeyIsReportedWithFileAndLine() {
@@ -142,7 +142,7 @@ struct ConfigurationFormatTests {
         let config = try ConfigurationParser.load(path: path)
         #expect(config.sourceFile == path)
         #expect(config.certificateDir == dir.path + "/etc/certs")
-        #expect(config.pidFile == dir.path + "/run/x.pid")
+        #expect(config.process.pidFile == dir.path + "/run/x.pid")
         #expect(config.trustAnchors == "/abs/anchors.pem")
         #expect(config.signingTable?.file == dir.path + "/etc/signing.table")
         #expect(config.signingTable?.lookup("bob@example.com") == .sign(identity: "org", form: .detached))

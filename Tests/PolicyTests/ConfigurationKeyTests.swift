@@ -51,7 +51,7 @@ struct ConfigurationKeyTests {
         ]
         for (value, expected) in cases {
             let config = try parseConfig("Socket \(value)")
-            #expect(config.socket == expected, "Socket \(value)")
+            #expect(config.process.socket == expected, "Socket \(value)")
             // The description is itself a valid value meaning the same socket.
             #expect(try SocketSpec.parse(expected.description) == expected)
         }
@@ -63,23 +63,23 @@ struct ConfigurationKeyTests {
     }
 
     @Test func socketMode() throws {
-        #expect(try parseConfig("SocketMode 0660").socketMode == 0o660)
-        #expect(try parseConfig("SocketMode 600").socketMode == 0o600)
-        #expect(try parseConfig("SocketMode 0777").socketMode == 0o777)
-        #expect(try parseConfig("SocketMode 0").socketMode == 0)
+        #expect(try parseConfig("SocketMode 0660").process.socketMode == 0o660)
+        #expect(try parseConfig("SocketMode 600").process.socketMode == 0o600)
+        #expect(try parseConfig("SocketMode 0777").process.socketMode == 0o777)
+        #expect(try parseConfig("SocketMode 0").process.socketMode == 0)
     }
 
     @Test func userID() throws {
-        #expect(try parseConfig("UserID smime-milter").userID == UserSpec(user: "smime-milter", group: nil))
-        #expect(try parseConfig("UserID smime:mail").userID == UserSpec(user: "smime", group: "mail"))
-        #expect(try parseConfig("UserID 110:120").userID == UserSpec(user: "110", group: "120"))
-        #expect(try parseConfig("UserID host$").userID?.user == "host$")
+        #expect(try parseConfig("UserID smime-milter").process.userID == UserSpec(user: "smime-milter", group: nil))
+        #expect(try parseConfig("UserID smime:mail").process.userID == UserSpec(user: "smime", group: "mail"))
+        #expect(try parseConfig("UserID 110:120").process.userID == UserSpec(user: "110", group: "120"))
+        #expect(try parseConfig("UserID host$").process.userID?.user == "host$")
     }
 
     @Test func pidFileIsResolvedAgainstTheConfigurationDirectory() throws {
-        #expect(try parseConfig("PidFile /run/x.pid").pidFile == "/run/x.pid")
-        #expect(try parseConfig("PidFile run/./x.pid", file: "/etc/smime/a.conf").pidFile == "/etc/smime/run/x.pid")
-        #expect(try parseConfig("PidFile ../x.pid", file: "/etc/smime/a.conf").pidFile == "/etc/x.pid")
+        #expect(try parseConfig("PidFile /run/x.pid").process.pidFile == "/run/x.pid")
+        #expect(try parseConfig("PidFile run/./x.pid", file: "/etc/smime/a.conf").process.pidFile == "/etc/smime/run/x.pid")
+        #expect(try parseConfig("PidFile ../x.pid", file: "/etc/smime/a.conf").process.pidFile == "/etc/x.pid")
     }
 
     @Test func mode() throws {
@@ -194,7 +194,7 @@ struct ConfigurationKeyTests {
 
     @Test func logLevel() throws {
         for level in LogLevel.allCases {
-            #expect(try parseConfig("LogLevel \(level.rawValue.uppercased())").logLevel == level)
+            #expect(try parseConfig("LogLevel \(level.rawValue.uppercased())").process.logLevel == level)
         }
         #expect(LogLevel.error < LogLevel.warning && LogLevel.warning < LogLevel.notice)
         #expect(LogLevel.notice < LogLevel.info && LogLevel.info < LogLevel.debug)

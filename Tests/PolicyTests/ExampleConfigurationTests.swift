@@ -18,7 +18,7 @@ struct ExampleConfigurationTests {
     @Test func exampleConfigurationParses() throws {
         let config = try ConfigurationParser.parse(contents: try adjustedExample(),
                                                    file: confDirectory + "/smime-milter.conf")
-        #expect(config.socket == .default)
+        #expect(config.process.socket == .default)
         #expect(config.certificateDir == confDirectory + "/certs")
         let table = try #require(config.signingTable)
         #expect(!table.rules.isEmpty)

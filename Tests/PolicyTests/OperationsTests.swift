@@ -16,13 +16,13 @@ import Testing
             OnExpiredCertificate tempfail
             MetricsListen [::1]:9891
             """)
-        #expect(config.syslog)
-        #expect(config.syslogFacility == .local3)
+        #expect(config.process.syslog)
+        #expect(config.process.syslogFacility == .local3)
         #expect(config.expiryWarnDays == [30, 7, 1])
         #expect(config.expiryReport == "postmaster@example.com")
         #expect(config.onExpiredCertificate == .tempfail)
-        #expect(config.metricsListen == MetricsEndpoint(host: "::1", port: 9891, isIPv6: true))
-        #expect(try parseConfig("MetricsListen 127.0.0.1:9891").metricsListen?.description == "127.0.0.1:9891")
+        #expect(config.process.metricsListen == MetricsEndpoint(host: "::1", port: 9891, isIPv6: true))
+        #expect(try parseConfig("MetricsListen 127.0.0.1:9891").process.metricsListen?.description == "127.0.0.1:9891")
         let bad = [
             "ExpiryWarnDays 30,x", "ExpiryWarnDays -1", "ExpiryReport not-an-address", "OnExpiredCertificate sign",
             "MetricsListen localhost:9891", "MetricsListen 127.0.0.1", "MetricsListen 127.0.0.1:0", "SyslogFacility kern",

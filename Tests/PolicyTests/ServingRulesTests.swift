@@ -56,21 +56,21 @@ struct ServingRulesTests {
     func loopbackBindNeedsNothing(socket: String) throws {
         let result = review("Socket \(socket)")
         #expect(result.errors.isEmpty && result.warnings.isEmpty, "\(result.errors) \(result.warnings)")
-        #expect(result.configuration.allowedPeers == nil)
-        #expect(result.configuration.effectiveAllowedPeers == .loopbackNetworks)
+        #expect(result.configuration.process.allowedPeers == nil)
+        #expect(result.configuration.process.effectiveAllowedPeers == .loopbackNetworks)
     }
 
     @Test func allowedPeersForms() throws {
-        #expect(try parseConfig("AllowedPeers any").allowedPeers == .any)
-        #expect(try parseConfig("AllowedPeers ANY").effectiveAllowedPeers == nil)
-        let list = try #require(try parseConfig("AllowedPeers 192.0.2.25, !192.0.2.0/24, ::ffff:10.0.0.1").effectiveAllowedPeers)
+        #expect(try parseConfig("AllowedPeers any").process.allowedPeers == .any)
+        #expect(try parseConfig("AllowedPeers ANY").process.effectiveAllowedPeers == nil)
+        let list = try #require(try parseConfig("AllowedPeers 192.0.2.25, !192.0.2.0/24, ::ffff:10.0.0.1").process.effectiveAllowedPeers)
         #expect(list.contains("192.0.2.25") && list.contains("10.0.0.1") && !list.contains("192.0.2.26") && !list.contains("127.0.0.1"))
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let file = try directory.write("peers", "# the MTAs\n192.0.2.25\n2001:db8::25 # backup\n")
         let fromFile = try parseConfig("AllowedPeers \(file)")
-        #expect(fromFile.effectiveAllowedPeers?.entries.count == 2)
-        #expect(fromFile.allowedPeers?.description == file)
+        #expect(fromFile.process.effectiveAllowedPeers?.entries.count == 2)
+        #expect(fromFile.process.allowedPeers?.description == file)
         let bad = try directory.write("bad", "192.0.2.25\nmta.example.com\n")
         let error = configurationError { try parseConfig("AllowedPeers \(bad)") }
         #expect(error?.file == bad && error?.line == 2)
@@ -100,7 +100,7 @@ struct ServingRulesTests {
     }
 
     @Test func metricsListenDefaultsToLoopbackAndWarnsOtherwise() throws {
-        #expect(try parseConfig("MetricsListen 9891").metricsListen?.description == "127.0.0.1:9891")
+        #expect(try parseConfig("MetricsListen 9891").process.metricsListen?.description == "127.0.0.1:9891")
         #expect(review("MetricsListen 9891").warnings.isEmpty)
         #expect(review("MetricsListen [::1]:9891").warnings.isEmpty)
         #expect(review("MetricsListen 0.0.0.0:9891").warnings.contains { $0.contains("every address of this host") })
@@ -112,7 +112,7 @@ struct ServingRulesTests {
         for text in ["AllowedPeers any\nSocket inet:8891", "AllowedPeers 192.0.2.25, ::1\nSocket inet:8891", "Socket inet:8891@127.0.0.1"] {
             let config = try parseConfig(text)
             let again = try ConfigurationParser.parse(contents: config.describe(), file: "t.conf")
-            #expect(again.allowedPeers == config.allowedPeers)
+            #expect(again.process.allowedPeers == config.process.allowedPeers)
         }
     }
 }

@@ -38,7 +38,7 @@ import Testing
         let message = context(body: "Grüße aus Köln\r\nFrom here on it is 8-bit.\r\n-- \r\nAlice\r\n")
         let outcome = policy.evaluate(message)
         #expect(outcome.decision == .signed(identity: "alice", form: .detached))
-        let delivered = MessageEditor.apply(outcome.edits, fields: message.fields, body: message.body)
+        let delivered = try MessageEditor.apply(outcome.edits, fields: message.fields, body: message.body)
         // Outer fields that are not Content-* stay, in order, untouched.
         let names = delivered.fields.map(\.name)
         #expect(Array(names.prefix(6)) == ["Received", "From", "To", "Subject", "Message-ID", "MIME-Version"])
@@ -130,7 +130,7 @@ import Testing
         let bob = policy.evaluate(context(from: "bob@example.com", envelope: "bob@example.com"))
         #expect(bob.decision == .signed(identity: "bob", form: .opaque))
         let message = context(from: "bob@example.com", envelope: "bob@example.com")
-        let delivered = MessageEditor.apply(bob.edits, fields: message.fields, body: message.body)
+        let delivered = try MessageEditor.apply(bob.edits, fields: message.fields, body: message.body)
         let content = try fixture.opensslVerify(MessageEditor.serialise(fields: delivered.fields, body: delivered.body))
         #expect(content.contains("the report is attached"))
         let skip = policy.evaluate(context(from: "noreply@example.com", envelope: "noreply@example.com"))
@@ -150,7 +150,7 @@ import Testing
         let outcome = policy.evaluate(message)
         #expect(outcome.decision == .signed(identity: "alice", form: .detached))
         #expect(outcome.edits.contains(.addField(name: "MIME-Version", value: " 1.0")))
-        let delivered = MessageEditor.apply(outcome.edits, fields: message.fields, body: message.body)
+        let delivered = try MessageEditor.apply(outcome.edits, fields: message.fields, body: message.body)
         let content = try fixture.opensslVerify(MessageEditor.serialise(fields: delivered.fields, body: delivered.body))
         #expect(content.hasSuffix("plain old text\r\n"))
     }

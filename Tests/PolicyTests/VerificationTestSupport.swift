@@ -70,6 +70,6 @@ func verificationConfiguration(
 }
 
 /// The message as the MTA would deliver it after the outcome's edits.
-func delivered(_ message: MessageContext, _ outcome: PolicyOutcome) -> [HeaderField] {
-    MessageEditor.apply(outcome.edits, fields: message.fields, body: message.body).fields
+func delivered(_ message: MessageContext, _ outcome: PolicyOutcome) throws -> [HeaderField] {
+    try MessageEditor.apply(outcome.edits, fields: message.fields, body: message.body).fields
 }

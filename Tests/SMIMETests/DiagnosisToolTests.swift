@@ -78,7 +78,9 @@ struct DiagnosisToolTests {
         let rewritten = Array(result.stdout.utf8)
         #expect(result.stdout.contains("X-Mime-Autoconverted: from 8bit to quoted-printable by reformime"))
         let report = try Breakage.verifier().verify(message: rewritten, at: Date())
-        #expect(report.result == .pass, "\(report.reason ?? "")")
+        // The signature holds (only the unsigned list part beside it is policy).
+        #expect(report.result == .policy && report.isPartialSignature, "\(report.reason ?? "")")
+        #expect(report.integrity == .intact)
         #expect(report.diagnosis == nil)
     }
 

@@ -134,7 +134,16 @@ struct MessageVerifierTests {
         wrapped += "--list-wrap\r\nContent-Type:\(contentType)\r\n\r\n"
         var bytes = Array(wrapped.utf8) + split.body
         bytes += Array("\r\n--list-wrap\r\nContent-Type: text/plain\r\n\r\n_______\r\nlist footer\r\n--list-wrap--\r\n".utf8)
-        let report = try Self.verifier().verify(message: bytes, at: Date())
+        // By default a signature over one part is not the message's: policy, naming the footer.
+        let strict = try Self.verifier().verify(message: bytes, at: Date())
+        #expect(strict.result == .policy)
+        #expect(strict.reason == "only part 1 is signed; unsigned content: part 2 (text/plain) after it")
+        #expect(strict.isPartialSignature)
+        #expect(strict.partial?.footers.first?.firstLine == "_______")
+        #expect(strict.part == "1.2")
+        var options = VerificationOptions()
+        options.partialSignatures = .pass
+        let report = try Self.verifier(options: options).verify(message: bytes, at: Date())
         #expect(report.result == .pass, "\(report.reason ?? "")")
         // RFC 7281 §3.2.1: the part holding the signature (part 2 of the signed part 1).
         #expect(report.part == "1.2")

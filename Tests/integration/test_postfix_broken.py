@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """Outbound mail signed by the user's mail client, behind a real Postfix with a real disclaimer
-milter before ours: `smtpd_milters = <MIMEDefang>, <smime-milter>` (issue 5).
+milter before ours: `smtpd_milters = <MIMEDefang>, <smime-milter>`.
 
 The client signature is made by `openssl cms -sign` with the test PKI (alice RSA, bob EC), as a
 mail client would; MIMEDefang (rig.MIMEDEFANG_FILTER) then appends a footer to the signed text

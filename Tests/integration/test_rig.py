@@ -156,7 +156,7 @@ def test_dash8_route_breaks_a_signature_over_8bit_content(plain_rig, rcpt, tmp_p
     assert "digest failure" in broken.output.lower() or "verification failure" in broken.output.lower()
 
     # What broke it is diagnosed from the signed messageDigest: Postfix's own 8bit -> QP
-    # conversion, proven by re-creating the original bytes (issue 5's diagnosis).
+    # conversion, proven by re-creating the original bytes (the diagnosis).
     binary = rigmod.milter_binary()
     if binary is None:
         pytest.skip("smime-milter is not built: the diagnosis part needs it")

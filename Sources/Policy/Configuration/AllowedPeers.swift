@@ -51,7 +51,7 @@ extension NetworkList {
     }
 }
 
-extension Configuration {
+extension ProcessSettings {
     /// The peers the inet socket's filter lets in: `AllowedPeers`, loopback when it is not
     /// set, nil for `AllowedPeers any` (no filter).
     public var effectiveAllowedPeers: NetworkList? {
@@ -112,10 +112,10 @@ extension ConfigurationParser {
         -> (errors: [ConfigurationError], warnings: [String]) {
         var errors: [ConfigurationError] = []
         var warnings: [String] = []
-        let socket = config.socket
+        let socket = config.process.socket
         switch socket {
         case .inet, .inet6:
-            if config.allowedPeers == nil, !socket.isLoopback {
+            if config.process.allowedPeers == nil, !socket.isLoopback {
                 let every: String
                 if case .inet = socket { every = "every IPv4 address" } else { every = "every address" }
                 let reach = socket.isWildcard ? "listens on \(every) of this host" : "listens on a non-loopback address"
@@ -126,30 +126,30 @@ extension ConfigurationParser {
                     InternalHosts), or write "AllowedPeers any" if a firewall alone is to decide
                     """))
             }
-            if case let .networks(list) = config.allowedPeers {
+            if case let .networks(list) = config.process.allowedPeers {
                 if list.entries.isEmpty {
                     warnings.append("AllowedPeers \(list) has no entries: no peer can connect to \(socket)")
                 } else if socket.isLoopback, !list.contains("127.0.0.1"), !list.contains("::1") {
                     warnings.append("AllowedPeers lets neither 127.0.0.1 nor ::1 connect to the loopback socket \(socket): an MTA on this host connects from one of them")
                 }
             }
-            if config.allowedPeers == .any {
+            if config.process.allowedPeers == .any {
                 warnings.append("AllowedPeers any: every host that can reach \(socket) can have mail signed with these keys; "
                                 + "name the MTA host(s) in AllowedPeers unless a firewall restricts the port")
             }
         case .unix:
-            if config.socketMode & 0o002 != 0 {
-                let mode = "0" + String(config.socketMode, radix: 8)
+            if config.process.socketMode & 0o002 != 0 {
+                let mode = "0" + String(config.process.socketMode, radix: 8)
                 errors.append(ConfigurationError(file: file, line: lines["SocketMode"], message: """
                     SocketMode \(mode) lets every local user connect to the milter and have mail signed with your keys; \
                     use 0660 and give the socket the MTA's group (e.g. UserID smime-milter:postfix)
                     """))
             }
-            if config.allowedPeers != nil {
+            if config.process.allowedPeers != nil {
                 warnings.append("AllowedPeers has no effect on a unix socket: SocketMode and the socket's group decide who can connect")
             }
         }
-        if let metrics = config.metricsListen, !metrics.isLoopback {
+        if let metrics = config.process.metricsListen, !metrics.isLoopback {
             let reach = metrics.isWildcard ? "every address of this host" : "a non-loopback address"
             warnings.append("MetricsListen \(metrics) serves the metrics on \(reach): anyone who reaches it sees the message counts and identity names (never key material); prefer 127.0.0.1")
         }

@@ -29,7 +29,7 @@ extension Configuration {
         case "InternalHosts":
             return internalHosts.sourceFile == nil ? "" : "  # \(internalHosts.entries.count) entries"
         case "AllowedPeers":
-            guard case let .networks(list) = allowedPeers, list.sourceFile != nil else { return "" }
+            guard case let .networks(list) = process.allowedPeers, list.sourceFile != nil else { return "" }
             return "  # \(list.entries.count) entries"
         default: return ""
         }

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
+import MIME
 
 /// An error in the configuration file or in a table file it refers to.
 ///
@@ -72,4 +73,10 @@ func quoted(_ text: some StringProtocol) -> String {
         }
     }
     return out + "\""
+}
+
+extension TextFile.ReadError {
+    /// The message for an unreadable configuration or table file, e.g.
+    /// `cannot read "/etc/x": No such file or directory`.
+    var reason: String { "cannot read \(quoted(path)): \(problem)" }
 }

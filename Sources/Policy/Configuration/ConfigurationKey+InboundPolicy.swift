@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-/// Keys of the inbound verification policy (issue 4): what the recipient sees (subject tags)
+import SMIME
+/// Keys of the inbound verification policy: what the recipient sees (subject tags)
 /// and what is enforced (RequireSignature).
 extension ConfigurationKey {
     static let inboundPolicy: [ConfigurationKey] = [
@@ -26,6 +27,22 @@ extension ConfigurationKey {
             doc: "Text put in front of the Subject of inbound mail that is not signed (encrypted mail is not tagged), e.g. [unsigned].",
             apply: { value, _, config in config.subjectTagNone = try ValueParsers.subjectTag(value) },
             show: { $0.subjectTagNone.isEmpty ? nil : $0.subjectTagNone }
+        ),
+        ConfigurationKey(
+            name: "SubjectTagPartial",
+            syntax: "TEXT",
+            defaultValue: "none",
+            doc: "Text put in front of the Subject of inbound mail whose valid signature covers only one part of the message (smime=policy, only part N is signed), e.g. [partly signed]; neither the pass nor the fail tag applies to such mail.",
+            apply: { value, _, config in config.subjectTagPartial = try ValueParsers.subjectTag(value) },
+            show: { $0.subjectTagPartial.isEmpty ? nil : $0.subjectTagPartial }
+        ),
+        ConfigurationKey(
+            name: "PartialSignatures",
+            syntax: "policy | pass",
+            defaultValue: "policy",
+            doc: "What a valid signature over one part of a message gives (a signed part next to unsigned ones, e.g. a mailing list's footer): policy (smime=policy, only part N is signed; a missing signature for RequireSignature), or pass, to accept list-wrapped mail as signed.",
+            apply: { value, _, config in config.partialSignatures = try ValueParsers.choice(value, PartialSignatureRule.self) },
+            show: { $0.partialSignatures.rawValue }
         ),
         ConfigurationKey(
             name: "RequireSignature",

@@ -9,16 +9,16 @@ extension ConfigurationKey {
             syntax: "yes | no",
             defaultValue: "no",
             doc: "Log through syslog(3) instead of standard error (under systemd, standard error already goes to the journal).",
-            apply: { value, _, config in config.syslog = try ValueParsers.boolean(value) },
-            show: { $0.syslog ? "yes" : "no" }
+            apply: { value, _, config in config.process.syslog = try ValueParsers.boolean(value) },
+            show: { $0.process.syslog ? "yes" : "no" }
         ),
         ConfigurationKey(
             name: "SyslogFacility",
             syntax: "mail | daemon | local0 ... local7",
             defaultValue: "mail",
             doc: "The syslog facility used when Syslog is yes.",
-            apply: { value, _, config in config.syslogFacility = try ValueParsers.choice(value, SyslogFacility.self) },
-            show: { $0.syslogFacility.rawValue }
+            apply: { value, _, config in config.process.syslogFacility = try ValueParsers.choice(value, SyslogFacility.self) },
+            show: { $0.process.syslogFacility.rawValue }
         ),
         ConfigurationKey(
             name: "ExpiryWarnDays",
@@ -49,8 +49,8 @@ extension ConfigurationKey {
             syntax: "PORT | ADDRESS:PORT | [ADDRESS]:PORT",
             defaultValue: "none",
             doc: "Serve Prometheus metrics over HTTP at /metrics on this address; a port alone means 127.0.0.1 (loopback); a wildcard or other non-loopback address is warned at each start. The metrics show counts, timings and identity names, never key material.",
-            apply: { value, _, config in config.metricsListen = try MetricsEndpoint.parse(value) },
-            show: { $0.metricsListen?.description }
+            apply: { value, _, config in config.process.metricsListen = try MetricsEndpoint.parse(value) },
+            show: { $0.process.metricsListen?.description }
         ),
         ConfigurationKey(
             name: "SendmailCommand",

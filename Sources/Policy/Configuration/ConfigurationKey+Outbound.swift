@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-/// Keys for outbound mail that is already signed by the user's mail client (issue 5).
+/// Keys for outbound mail that is already signed by the user's mail client.
 extension ConfigurationKey {
     static let outbound: [ConfigurationKey] = [
         ConfigurationKey(
@@ -17,6 +17,14 @@ extension ConfigurationKey {
             doc: "Mail a short report to this address through SendmailCommand when a broken client signature is stripped, at most one per sender per hour.",
             apply: { value, _, config in config.brokenSignatureReport = try ValueParsers.mailAddress(value) },
             show: { $0.brokenSignatureReport }
+        ),
+        ConfigurationKey(
+            name: "HeaderProtection",
+            syntax: "yes | no",
+            defaultValue: "no",
+            doc: "Sign outbound mail with RFC 9788 header protection: From, To, Cc, Subject, Date, Message-ID and Reply-To are copied into the signed part, whose Content-Type gets hp=\"clear\", so a receiver can tell a header changed on the way.",
+            apply: { value, _, config in config.headerProtection = try ValueParsers.boolean(value) },
+            show: { $0.headerProtection ? "yes" : "no" }
         ),
     ]
 }

@@ -1,4 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
+import MIME
+
 /// Where a value being parsed came from, for resolving paths and reporting errors.
 struct KeyContext: Sendable {
     /// The configuration file as named by the caller (for messages).
@@ -26,7 +28,7 @@ struct KeyContext: Sendable {
         let contents: String
         do {
             contents = try TextFile.readText(path: path)
-        } catch let problem as ValueProblem {
+        } catch let problem as TextFile.ReadError {
             throw failure("\(key): \(problem.reason)")
         }
         return try Table.parse(contents: contents, file: path)
@@ -62,7 +64,7 @@ public struct ConfigurationKey: Sendable {
     }
 
     /// Every key, in the order of the example configuration and of `describe()`.
-    public static let all: [ConfigurationKey] = general + inboundPolicy + outbound + operations
+    public static let all: [ConfigurationKey] = general + inboundPolicy + outbound + operations + tokens
 
     /// The keys of the milter itself, signing and verifying.
     static let general: [ConfigurationKey] = [
@@ -71,40 +73,40 @@ public struct ConfigurationKey: Sendable {
             syntax: "inet:PORT@ADDRESS | inet:PORT | inet6:PORT@[ADDRESS] | unix:PATH | /PATH",
             defaultValue: "inet:8891@127.0.0.1",
             doc: "Where to listen for the MTA: inet:PORT@ADDRESS (IPv4; inet:PORT alone means every IPv4 address, as in OpenDKIM), inet6:PORT@[ADDRESS] (IPv6), or unix:PATH, local:PATH or an absolute path for a unix-domain socket; host names other than localhost are refused.",
-            apply: { value, _, config in config.socket = try SocketSpec.parse(value) },
-            show: { $0.socket.description }
+            apply: { value, _, config in config.process.socket = try SocketSpec.parse(value) },
+            show: { $0.process.socket.description }
         ),
         ConfigurationKey(
             name: "SocketMode",
             syntax: "OCTAL",
             defaultValue: "0660",
             doc: "Permission bits of a unix-domain socket (octal, at most 0777), set after it is created so the MTA's user can connect; ignored for inet sockets.",
-            apply: { value, _, config in config.socketMode = try ValueParsers.octalMode(value) },
-            show: { "0" + String($0.socketMode, radix: 8) }
+            apply: { value, _, config in config.process.socketMode = try ValueParsers.octalMode(value) },
+            show: { "0" + String($0.process.socketMode, radix: 8) }
         ),
         ConfigurationKey(
             name: "AllowedPeers",
             syntax: "ADDRESS[/PREFIX][, ...] | PATH | any",
             defaultValue: "127.0.0.0/8, ::1",
             doc: "Who may connect to an inet Socket, in the form of InternalHosts (inline or a file): a kernel filter on the listening socket drops every other peer before the milter sees it; required when Socket binds a wildcard or non-loopback address; any lets every peer connect (warned at each start); no effect on unix sockets.",
-            apply: { value, context, config in config.allowedPeers = try AllowedPeers.parse(value, context: context) },
-            show: { $0.allowedPeers?.description }
+            apply: { value, context, config in config.process.allowedPeers = try AllowedPeers.parse(value, context: context) },
+            show: { $0.process.allowedPeers?.description }
         ),
         ConfigurationKey(
             name: "UserID",
             syntax: "USER[:GROUP]",
             defaultValue: "none (keep the identity the milter was started with)",
             doc: "Account to switch to after opening the socket, as a name or number with an optional group; when started as root, set it.",
-            apply: { value, _, config in config.userID = try UserSpec.parse(value) },
-            show: { $0.userID?.description }
+            apply: { value, _, config in config.process.userID = try UserSpec.parse(value) },
+            show: { $0.process.userID?.description }
         ),
         ConfigurationKey(
             name: "PidFile",
             syntax: "PATH",
             defaultValue: "none",
             doc: "File to write the process id to at start-up (relative paths are relative to the configuration file's directory).",
-            apply: { value, context, config in config.pidFile = try context.path(value) },
-            show: { $0.pidFile }
+            apply: { value, context, config in config.process.pidFile = try context.path(value) },
+            show: { $0.process.pidFile }
         ),
         ConfigurationKey(
             name: "Mode",
@@ -189,8 +191,8 @@ public struct ConfigurationKey: Sendable {
             syntax: "error | warning | notice | info | debug",
             defaultValue: "info",
             doc: "How much to log; each level includes the ones before it, and info logs one line per message.",
-            apply: { value, _, config in config.logLevel = try ValueParsers.choice(value, LogLevel.self) },
-            show: { $0.logLevel.rawValue }
+            apply: { value, _, config in config.process.logLevel = try ValueParsers.choice(value, LogLevel.self) },
+            show: { $0.process.logLevel.rawValue }
         ),
     ]
 }

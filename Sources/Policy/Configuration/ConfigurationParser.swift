@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
+import MIME
 
 /// Reads the OpenDKIM-style configuration file.
 ///
@@ -16,7 +17,7 @@ public enum ConfigurationParser {
         let contents: String
         do {
             contents = try TextFile.readText(path: path, maximumSize: maximumFileSize)
-        } catch let problem as ValueProblem {
+        } catch let problem as TextFile.ReadError {
             throw ConfigurationError(file: path, line: nil, message: problem.reason)
         }
         return try parse(contents: contents, file: path)

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+import MIME
 import SMIME
 
 /// Writing our `Authentication-Results` header field (RFC 8601 §2.2, method `smime` of
@@ -21,26 +22,17 @@ public enum AuthenticationResults {
     ///     	body.smime-identifier=alice@example.com body.smime-part=1
     ///
     /// A result other than pass gets a comment in plain words (the report's reason, made safe
-    /// for a comment); an encrypted message is `smime=none (message is encrypted)` and an
+    /// for a comment), a pass only when the report has a `note` (header protection: the outer
+    /// Subject differs from the signed one); an encrypted message is `smime=none (message is encrypted)` and an
     /// unsigned one plain `smime=none`. Properties: `body.smime-identifier`,
     /// `body.smime-part`, and `body.smime-serial` with `body.smime-issuer` when the report has
     /// both (RFC 7281 §3.2 says both or neither), each written as a token, an address or a
     /// quoted string as RFC 8601 `pvalue` allows.
     public static func value(authservID: String, report: VerificationReport) -> String {
         let tokens = resultTokens(for: report)
-        // The authserv-id always stands alone on the first line, as OpenDKIM writes it.
-        var out = " " + authservID + ";"
-        var column = lineLength  // forces the fold before the first token
-        for token in tokens {
-            if column + 1 + token.count > lineLength {
-                out += "\n\t" + token
-                column = 8 + token.count
-            } else {
-                out += " " + token
-                column += 1 + token.count
-            }
-        }
-        return out
+        // The authserv-id always stands alone on the first line, as OpenDKIM writes it: a
+        // column at the line's end folds before the first token.
+        return " " + authservID + ";" + HeaderFolding.fold(tokens, column: lineLength, lineLength: lineLength)
     }
 
     /// The method result and its properties, one token per word of the comment so long
@@ -74,12 +66,14 @@ public enum AuthenticationResults {
         resultTokens(for: report).joined(separator: " ")
     }
 
-    /// The comment for `report`, already sanitised, or nil for pass and for unsigned mail.
+    /// The comment for `report`, already sanitised, or nil for pass and for unsigned mail
+    /// (unless the report carries a `note`).
     static func comment(for report: VerificationReport) -> String? {
         if report.isEncrypted { return "message is encrypted" }
         switch report.result {
         case .pass, .none:
-            return nil
+            // A pass can carry a remark (header protection: the outer Subject was changed).
+            return report.note.map(sanitisedComment).flatMap { $0.isEmpty ? nil : $0 }
         case .fail, .policy, .neutral, .temperror, .permerror:
             let text = sanitisedComment(report.reason ?? "")
             return text.isEmpty ? defaultComment(report.result) : text
@@ -114,9 +108,8 @@ public enum AuthenticationResults {
             case ")": c = "]"
             case "\\": c = "/"
             default:
-                if scalar.value < 0x20 || scalar.value == 0x7F { c = " " }
-                else if scalar.value > 0x7E { c = "?" }
-                else { c = Character(scalar) }
+                if PrintableASCII.contains(scalar) { c = Character(scalar) }
+                else { c = scalar.value < 0x20 || scalar.value == 0x7F ? " " : "?" }
             }
             if c == " " {
                 if lastWasSpace { continue }
@@ -175,7 +168,7 @@ public enum AuthenticationResults {
             switch scalar {
             case "\"", "\\": out += "\\" + String(scalar)
             default:
-                if (" "..."~").contains(scalar) { out.unicodeScalars.append(scalar) } else { out += "?" }
+                out.unicodeScalars.append(PrintableASCII.contains(scalar) ? scalar : "?")
             }
         }
         return out + "\""

@@ -9,6 +9,8 @@ import SMIME
 ///
 /// Which tag applies (each is optional, empty by default):
 /// - `pass` → `SubjectTagPass`;
+/// - `policy` for a valid signature over one part only → `SubjectTagPartial` (not broken, but
+///   not the message's signature either);
 /// - `fail`, `policy`, `neutral`, `permerror` → `SubjectTagFail` (the message is signed, but
 ///   the signature proves nothing: the reader should not trust it);
 /// - `none` (unsigned) → `SubjectTagNone`;
@@ -20,14 +22,19 @@ import SMIME
 /// without Subject gets one holding only the tag, when a tag applies. A Subject in raw 8-bit
 /// bytes (not valid UTF-8) is not tagged: it could not be written back byte for byte.
 ///
-/// With no From address, or several, a pass stands only when the signer's certificate names
-/// every From address (and there is one); otherwise it becomes `policy`.
+/// The result itself comes from `verdict(fields:body:now:)` (MessageVerdict.swift), which the
+/// `verify` and `diagnose` commands call too: what counts as signed, the From rules, and header
+/// protection. A valid signature over one part only (`isPartialSignature`) gets
+/// `SubjectTagPartial` instead of the fail tag, and is a missing signature for `RequireSignature`.
 ///
 /// `RequireSignature`: when a From address (or its `@domain`) is listed and the result is not
 /// pass, `OnMissingSignature` applies: `tag` uses `SubjectTagFail`, or `[UNVERIFIED]` when it is
 /// empty, whatever the result (unsigned, failed or encrypted); `quarantine` adds the usual
 /// fields and asks the MTA to hold the message; `reject` refuses it with 550 5.7.1 (451 4.7.5
-/// for `temperror`, whose answer may change); `accept` changes nothing.
+/// for `temperror`, whose answer may change: `FailureRules.temporaryVerificationFailure`);
+/// `accept` changes nothing.
+///
+/// A spooled body that cannot be read is an error under `OnError` (`FailureRules.error`).
 public struct VerificationPolicy: Sendable {
     public let configuration: Configuration
     public let verifier: any SignatureVerifier
@@ -42,15 +49,24 @@ public struct VerificationPolicy: Sendable {
 
     /// Verifies `message` and returns the edits that report the result, and the action.
     public func evaluate(_ message: MessageContext, now: Date = Date()) -> PolicyOutcome {
-        let froms = fromAddresses(message.fields)
-        let single = froms.count == 1 ? froms.first : nil
-        var report = verifier.verify(fields: message.fields, body: message.body, fromAddress: single, at: now)
-        report = Self.checkSignerCoversFrom(report, froms: froms)
+        // Verification needs the body in memory (only signing streams a spooled one).
+        let body: [UInt8]
+        do {
+            body = try message.body.bytes()
+        } catch {
+            let from = FromField.of(message.fields)
+            return configuration.failureRules.error("\(error)", outcome: PolicyOutcome(decision: .error(reason: ""), fromAddress: from.single))
+        }
+        let verdict = verdict(fields: message.fields, body: body, now: now)
+        let report = verdict.report
+        let froms = verdict.fromAddresses
         let reason = report.result == .pass ? nil : (report.isEncrypted ? "message is encrypted" : report.reason)
-        var outcome = PolicyOutcome(decision: .verified(result: report.result, reason: reason), fromAddress: single)
+        var outcome = PolicyOutcome(decision: .verified(result: report.result, reason: reason), fromAddress: verdict.fromAddress)
         if let identifier = report.identifier { outcome.details.append(("identifier", identifier)) }
         if let part = report.part { outcome.details.append(("part", part)) }
         if let diagnosis = report.diagnosis { outcome.details.append(("cause", diagnosis.cause.label)) }
+        if let partial = report.partial, !report.isPartialSignature { outcome.details.append(("partial", partial.reason)) }
+        if let note = report.note { outcome.details.append(("note", note)) }
 
         // RFC 8601 §5: fields claiming our authserv-id did not come from us. Last first, so the
         // occurrence numbers of the earlier ones stay right.
@@ -81,7 +97,7 @@ public struct VerificationPolicy: Sendable {
             case .reject:
                 outcome.edits = []
                 if report.result == .temperror {
-                    outcome.action = .tempfail(reason: rejectionText(required: required, report: report))
+                    outcome.action = FailureRules.temporaryVerificationFailure(rejectionText(required: required, report: report))
                 } else {
                     outcome.action = .reject(code: "550", xcode: "5.7.1", text: rejectionText(required: required, report: report))
                 }
@@ -90,25 +106,9 @@ public struct VerificationPolicy: Sendable {
                 break
             }
         }
-        outcome.edits += subjectEdits(message.fields, tag: tag, removingPassTag: report.result != .pass, details: &outcome.details)
+        outcome.edits += subjectEdits(message.fields, tag: tag, removingPassTag: report.result != .pass,
+                                      protectedSubject: verdict.protectedSubject, details: &outcome.details)
         return outcome
-    }
-
-    /// The verifier compares the signer with the From address only when there is exactly one
-    /// (RFC 8550 §3). With none (or none that parses) a pass would vouch for nobody in
-    /// particular, and with several a signer naming just one of them would lend its pass to the
-    /// others: such a pass becomes `policy` unless the certificate names every From address.
-    static func checkSignerCoversFrom(_ report: VerificationReport, froms: [String]) -> VerificationReport {
-        guard report.result == .pass, froms.count != 1 else { return report }
-        var checked = report
-        if froms.isEmpty {
-            checked.result = .policy
-            checked.reason = "the message has no From address to compare the signer with"
-        } else if let missing = froms.first(where: { !report.signerAddresses.contains($0) }) {
-            checked.result = .policy
-            checked.reason = "the message has \(froms.count) From addresses and the signer's certificate does not name \(missing)"
-        }
-        return checked
     }
 
     /// The configured tag for the result, ignoring `RequireSignature`; empty for none.
@@ -116,6 +116,8 @@ public struct VerificationPolicy: Sendable {
         if report.isEncrypted { return "" }
         switch report.result {
         case .pass: return configuration.subjectTagPass
+        // A valid signature over one part: not broken, but not the message's either.
+        case .policy where report.isPartialSignature: return configuration.subjectTagPartial
         case .fail, .policy, .neutral, .permerror: return configuration.subjectTagFail
         case .none: return configuration.subjectTagNone
         case .temperror: return ""
@@ -132,20 +134,12 @@ public struct VerificationPolicy: Sendable {
         return nil
     }
 
-    /// Every address in every From field (normalised); empty when none can be parsed.
-    func fromAddresses(_ fields: [HeaderField]) -> [String] {
-        var out: [String] = []
-        for field in fields.all(named: "From") {
-            if let mailboxes = try? AddressList.mailboxes(in: field.value) {
-                out += mailboxes.map(\.normalisedAddress)
-            }
-        }
-        return out
-    }
-
     /// The Subject edits: remove a forged pass tag, put `tag` in front (or add a Subject).
+    /// With a `protectedSubject` (RFC 9788: the signed Subject differs from the outer one) a
+    /// tag goes in front of the protected Subject, which replaces the outer one.
     func subjectEdits(
-        _ fields: [HeaderField], tag: String, removingPassTag: Bool, details: inout [(String, String)]
+        _ fields: [HeaderField], tag: String, removingPassTag: Bool, protectedSubject: String? = nil,
+        details: inout [(String, String)]
     ) -> [MessageEdit] {
         let trimmedTag = tag.trimmingBlanks()
         guard let subject = fields.first(named: "Subject") else {
@@ -159,6 +153,11 @@ public struct VerificationPolicy: Sendable {
         }
         var value = subject.value
         var changed = false
+        if let protectedSubject, !trimmedTag.isEmpty {
+            value = protectedSubject.replacingOccurrences(of: "\r\n", with: "\n")
+            changed = true
+            details.append(("subject", "protected Subject restored"))
+        }
         if removingPassTag, let stripped = SubjectTag.untagged(value, tag: configuration.subjectTagPass) {
             value = stripped
             changed = true
@@ -181,6 +180,6 @@ public struct VerificationPolicy: Sendable {
         if why.count > 300 { why = String(why.prefix(300)) + "..." }
         let sender = required.hasPrefix("@") ? "senders at " + required.dropFirst() : String(required)
         let text = "S/MIME signature required: mail from \(sender) must carry a valid S/MIME signature, and \(why) (smime=\(report.result.rawValue))"
-        return String(String.UnicodeScalarView(text.unicodeScalars.map { ("!"..."~").contains($0) ? $0 : " " }))
+        return PrintableASCII.cleaned(text)
     }
 }

@@ -33,15 +33,14 @@ public struct MessageContext: Sendable {
     public var recipients: [String]
     /// The message's header fields in order, values exactly as received.
     public var fields: [HeaderField]
-    /// The message body with CRLF line ends (empty while `bodyFile` holds it).
-    public var body: [UInt8]
-    /// A large body that stayed in the milter's spool file. The signing path can stream it
-    /// (`SigningPolicy`); every other path calls `loadingBody()` first.
-    public var bodyFile: BodyFile?
+    /// The message body with CRLF line ends: in memory, or a large body that stayed in the
+    /// milter's spool file. The signing path can stream a spooled one; every other path reads
+    /// it with `body.bytes()`, and a read that fails goes to the `FailureRules`.
+    public var body: MessageBody
 
     public init(
         queueID: String? = nil, connection: ConnectionInfo, saslLogin: String? = nil,
-        envelopeSender: String, recipients: [String] = [], fields: [HeaderField], body: [UInt8]
+        envelopeSender: String, recipients: [String] = [], fields: [HeaderField], body: MessageBody
     ) {
         self.queueID = queueID
         self.connection = connection
@@ -52,12 +51,12 @@ public struct MessageContext: Sendable {
         self.body = body
     }
 
-    /// This context with the body in `body`: read from `bodyFile` when there is one.
-    public func loadingBody() throws -> MessageContext {
-        guard let file = bodyFile else { return self }
-        var loaded = self
-        loaded.body = try file.readAll()
-        loaded.bodyFile = nil
-        return loaded
+    /// A context whose body is these bytes in memory.
+    public init(
+        queueID: String? = nil, connection: ConnectionInfo, saslLogin: String? = nil,
+        envelopeSender: String, recipients: [String] = [], fields: [HeaderField], body: [UInt8]
+    ) {
+        self.init(queueID: queueID, connection: connection, saslLogin: saslLogin, envelopeSender: envelopeSender,
+                  recipients: recipients, fields: fields, body: .memory(body))
     }
 }

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /// Why a message counts as originating here (the rule OpenDKIM users know). Mail that
 /// originates here is signed; all other mail is inbound and verified. This is the only place
-/// that rule is written down: `SigningPolicy` and `MessagePolicy` both ask it.
+/// that rule is written down: `MessagePolicy` asks it once per message and hands the answer to
+/// `SigningPolicy` (whose own `evaluate(_:now:)`, for the `sign` command, asks it too).
 public enum MessageOrigin: String, Sendable, Equatable {
     /// The local `sendmail` command or pickup (non-SMTP mail).
     case localSubmission = "local submission"

@@ -18,24 +18,19 @@ public struct MessagePolicy: Sendable {
     public var configuration: Configuration { signing.configuration }
 
     /// Decides about `message` as of `now` (the arrival time: certificates are checked then).
+    /// The origin is worked out here, once, and handed to the signing policy.
     public func evaluate(_ message: MessageContext, now: Date) -> PolicyOutcome {
-        if MessageOrigin.of(message, internalHosts: configuration.internalHosts) != nil {
-            return signing.evaluate(message, now: now)
+        if let origin = MessageOrigin.of(message, internalHosts: configuration.internalHosts) {
+            return signing.evaluate(message, origin: origin, now: now)
         }
         guard configuration.mode.contains(.verify) else {
-            // SigningPolicy explains it: "not originating here" (or "signing is off").
-            return signing.evaluate(message, now: now)
+            return PolicyOutcome(decision: .skipped(reason: "not originating here"))
         }
         guard let verification else {
             let why = configuration.trustAnchors == nil ? "TrustAnchors is not set" : "no verifier is available"
             return PolicyOutcome(decision: .skipped(reason: "inbound, not verified: \(why)"))
         }
-        // Verification needs the body in memory (only signing streams a spooled one).
-        do {
-            return verification.evaluate(try message.loadingBody(), now: now)
-        } catch {
-            return PolicyOutcome(decision: .error(reason: "\(error)"), action: .tempfail(reason: "\(error)"))
-        }
+        return verification.evaluate(message, now: now)
     }
 }
 
@@ -43,4 +38,6 @@ extension MessagePolicy: MessageEvaluator {
     public func evaluate(_ message: MessageContext) -> PolicyOutcome {
         evaluate(message, now: Date())
     }
+
+    public var failureRules: FailureRules { configuration.failureRules }
 }

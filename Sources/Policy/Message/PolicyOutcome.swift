@@ -18,11 +18,12 @@ public enum MessageEdit: Sendable, Equatable {
     /// Replace the value of the `occurrence`-th (1-based) header field called `name`, counted in
     /// the message as received (`smfi_chgheader` with a value). `value` as for `addField`.
     case changeField(name: String, occurrence: Int, value: String)
-    /// Replace the body (CRLF line ends).
-    case replaceBody([UInt8])
-    /// Replace the body with `head`, the bytes of `file`, then `tail` (a large body signed from
-    /// the spool file without loading it).
-    case replaceBodyFromFile(head: [UInt8], file: BodyFile, tail: [UInt8])
+    /// Replace the body (CRLF line ends): from memory, or piece by piece from a file (a large
+    /// body signed from the spool file without loading it).
+    case replaceBody(MessageBody)
+
+    /// Replace the body with these bytes.
+    public static func replaceBody(_ bytes: [UInt8]) -> MessageEdit { .replaceBody(.memory(bytes)) }
 }
 
 /// What the policy decided about one message, for the log line and the metrics.
@@ -56,12 +57,29 @@ public enum Decision: Sendable, Equatable {
     }
 }
 
-/// What the MTA should do with the message after the edits.
+/// An SMTP reply: the reply code, the RFC 3463 enhanced status code and one line of text.
+public struct SMTPReply: Sendable, Equatable {
+    /// `451`, `550`, ...
+    public var code: String
+    /// `4.3.0`, `5.7.1`, ...
+    public var xcode: String
+    /// One line of printable ASCII (the binding cleans it for the MTA).
+    public var text: String
+
+    public init(code: String, xcode: String, text: String) {
+        self.code = code
+        self.xcode = xcode
+        self.text = text
+    }
+}
+
+/// What the MTA should do with the message after the edits. Tempfail and reject carry the same
+/// three things, the reply the client gets; `FailureRules` makes every tempfail.
 public enum MilterAction: Sendable, Equatable {
     /// Accept the message with the edits.
     case accept
-    /// Make the client retry later (451 4.3.0); the MTA discards the edits.
-    case tempfail(reason: String)
+    /// Make the client retry later with this 4xx reply; the MTA discards the edits.
+    case tempfail(code: String, xcode: String, text: String)
     /// Accept the message with the edits into the MTA's hold queue (`smfi_quarantine`);
     /// `reason` is recorded by the MTA (Postfix logs it as `milter-hold`).
     case quarantine(reason: String)
@@ -69,6 +87,20 @@ public enum MilterAction: Sendable, Equatable {
     /// not made. `code` is a 5xx reply code, `xcode` an RFC 3463 enhanced status code, `text`
     /// a single line of printable ASCII.
     case reject(code: String, xcode: String, text: String)
+
+    /// A tempfail with `reply`.
+    public static func tempfail(_ reply: SMTPReply) -> MilterAction {
+        .tempfail(code: reply.code, xcode: reply.xcode, text: reply.text)
+    }
+
+    /// The SMTP reply of a tempfail or reject; nil for accept and quarantine.
+    public var reply: SMTPReply? {
+        switch self {
+        case .accept, .quarantine: return nil
+        case let .tempfail(code, xcode, text), let .reject(code, xcode, text):
+            return SMTPReply(code: code, xcode: xcode, text: text)
+        }
+    }
 
     /// The word used in the log line.
     public var keyword: String {
@@ -110,51 +142,72 @@ public struct PolicyOutcome: Sendable {
 
 /// Applies `MessageEdit`s to a message held in memory, exactly as an MTA applies the milter's
 /// requests. The offline `sign` command uses it to write its output; tests use it to look at the
-/// message the MTA would deliver.
+/// message the MTA would deliver. `mtaOrder` is the one model of the order of the requests: the
+/// milter binding sends them in that order, and `apply` carries them out one by one in it.
 public enum MessageEditor {
-    /// Carries out `edits` the way the MTA does: field changes and deletions refer to the
-    /// fields as received (occurrences counted per name, case-insensitively); then insertions
-    /// in the order given, each at its index in the header as it stands (clamped to the end);
-    /// then added fields at the end; a body replacement replaces the body.
+    /// The edits in the order the binding sends them and the MTA applies them: value changes
+    /// (they move no field, so occurrences are still as received), deletions from the last
+    /// occurrence to the first (earlier occurrences keep their numbers), insertions in the
+    /// order given, additions, the body.
+    public static func mtaOrder(_ edits: [MessageEdit]) -> [MessageEdit] {
+        var changes: [MessageEdit] = [], deletions: [(Int, MessageEdit)] = []
+        var insertions: [MessageEdit] = [], additions: [MessageEdit] = [], bodies: [MessageEdit] = []
+        for edit in edits {
+            switch edit {
+            case .changeField: changes.append(edit)
+            case let .deleteField(_, occurrence): deletions.append((occurrence, edit))
+            case .insertField: insertions.append(edit)
+            case .addField: additions.append(edit)
+            case .replaceBody: bodies.append(edit)
+            }
+        }
+        // Stable: deletions of the same occurrence number keep their order.
+        let lastFirst = deletions.enumerated().sorted { a, b in
+            a.element.0 != b.element.0 ? a.element.0 > b.element.0 : a.offset < b.offset
+        }.map(\.element.1)
+        return changes + lastFirst + insertions + additions + bodies
+    }
+
+    /// Carries out `edits` the way the MTA does, one request at a time in `mtaOrder`: a change
+    /// or deletion refers to the `occurrence`-th field of its name (case-insensitive) in the
+    /// header as it stands; an insertion goes at its index (clamped to the end); an addition
+    /// at the end; a body replacement replaces the body. Throws when a replacement body in a
+    /// file cannot be read.
     public static func apply(
-        _ edits: [MessageEdit], fields: [HeaderField], body: [UInt8]
-    ) -> (fields: [HeaderField], body: [UInt8]) {
-        var deletions = Set<Int>()
-        var changes: [Int: HeaderField] = [:]
-        var inserted: [(index: Int, field: HeaderField)] = []
-        var added: [HeaderField] = []
-        var newBody = body
+        _ edits: [MessageEdit], fields: [HeaderField], body: MessageBody
+    ) throws -> (fields: [HeaderField], body: [UInt8]) {
+        var out = fields
+        var newBody: MessageBody = body
         func position(of name: String, occurrence: Int) -> Int? {
             var seen = 0
-            for (i, f) in fields.enumerated() where f.name.lowercased() == name.lowercased() {
+            for (i, f) in out.enumerated() where f.name.lowercased() == name.lowercased() {
                 seen += 1
                 if seen == occurrence { return i }
             }
             return nil
         }
-        for edit in edits {
+        for edit in mtaOrder(edits) {
             switch edit {
-            case let .deleteField(name, occurrence):
-                if let i = position(of: name, occurrence: occurrence) { deletions.insert(i) }
             case let .changeField(name, occurrence, value):
-                if let i = position(of: name, occurrence: occurrence) {
-                    changes[i] = HeaderField(name: fields[i].name, value: value)
-                }
+                if let i = position(of: name, occurrence: occurrence) { out[i] = HeaderField(name: out[i].name, value: value) }
+            case let .deleteField(name, occurrence):
+                if let i = position(of: name, occurrence: occurrence) { out.remove(at: i) }
             case let .insertField(index, name, value):
-                inserted.append((index, HeaderField(name: name, value: value)))
+                out.insert(HeaderField(name: name, value: value), at: min(max(index, 0), out.count))
             case let .addField(name, value):
-                added.append(HeaderField(name: name, value: value))
-            case let .replaceBody(b):
-                newBody = b
-            case let .replaceBodyFromFile(head, file, tail):
-                newBody = head + ((try? file.readAll()) ?? []) + tail
+                out.append(HeaderField(name: name, value: value))
+            case let .replaceBody(replacement):
+                newBody = replacement
             }
         }
-        var out: [HeaderField] = []
-        for (i, f) in fields.enumerated() where !deletions.contains(i) { out.append(changes[i] ?? f) }
-        for (index, field) in inserted { out.insert(field, at: min(max(index, 0), out.count)) }
-        out.append(contentsOf: added)
-        return (out, newBody)
+        return (out, try newBody.bytes())
+    }
+
+    /// `apply` for a body in memory.
+    public static func apply(
+        _ edits: [MessageEdit], fields: [HeaderField], body: [UInt8]
+    ) throws -> (fields: [HeaderField], body: [UInt8]) {
+        try apply(edits, fields: fields, body: .memory(body))
     }
 
     /// Serialises header fields and body as a message with CRLF line ends. Folds inside values

@@ -10,13 +10,15 @@ extension SigningPolicy {
     /// The name of the warning header added when a broken signature is removed.
     public static let warningFieldName = "X-SMIME-Milter"
 
-    func alreadySigned(_ message: MessageContext, fromAddress: String, outcome: PolicyOutcome, now: Date) -> PolicyOutcome {
+    /// `body` is the message's body in memory.
+    func alreadySigned(_ message: MessageContext, body: [UInt8], fromAddress: String, outcome: PolicyOutcome,
+                       now: Date) -> PolicyOutcome {
         var outcome = outcome
         guard let verifier = integrityVerifier else {
             outcome.decision = .skipped(reason: "already signed (signature not checked)")
             return outcome
         }
-        let report = verifier.verify(fields: message.fields, body: message.body, fromAddress: fromAddress, at: now)
+        let report = verifier.verify(fields: message.fields, body: body, fromAddress: fromAddress, at: now)
         if report.isEncrypted {
             outcome.decision = .skipped(reason: "already encrypted")
             return outcome
@@ -31,7 +33,7 @@ extension SigningPolicy {
             outcome.decision = .skipped(reason: "already signed, signature not checked: \(report.reason ?? "unknown")")
             return outcome
         case .altered:
-            return brokenSignature(message, fromAddress: fromAddress, report: report, outcome: outcome, now: now)
+            return brokenSignature(message, body: body, fromAddress: fromAddress, report: report, outcome: outcome, now: now)
         }
     }
 
@@ -46,7 +48,7 @@ extension SigningPolicy {
         return .strip
     }
 
-    private func brokenSignature(_ message: MessageContext, fromAddress: String, report: VerificationReport,
+    private func brokenSignature(_ message: MessageContext, body: [UInt8], fromAddress: String, report: VerificationReport,
                                  outcome: PolicyOutcome, now: Date) -> PolicyOutcome {
         var outcome = outcome
         let why = report.reason ?? "signature broken"
@@ -54,7 +56,7 @@ extension SigningPolicy {
         outcome.details.append(("broken_signature", why))
         if let diagnosis = report.diagnosis { outcome.details.append(("cause", diagnosis.cause.label)) }
         outcome.details.append(("on_broken", action.rawValue))
-        guard let layer = SignatureLayer.unwrap(fields: message.fields, body: message.body) else {
+        guard let layer = SignatureLayer.unwrap(fields: message.fields, body: body) else {
             // Opaque signed-data carries the content inside the signature: there is no layer
             // to remove without the content, so it goes on as it is.
             outcome.decision = .skipped(reason: "already signed, signature broken: \(why); kept (the signature layer cannot be removed)")
@@ -107,21 +109,8 @@ extension SigningPolicy {
 /// characters, folded at spaces with "\n\t" so no line passes 78 characters.
 enum WarningField {
     static func value(_ text: String, nameLength: Int = SigningPolicy.warningFieldName.count) -> String {
-        let clean = String(text.unicodeScalars.prefix(400).map { (0x20...0x7E).contains($0.value) ? Character($0) : "?" })
-        var out = ""
-        var lineLength = nameLength + 1
-        for word in clean.split(separator: " ", omittingEmptySubsequences: true) {
-            if lineLength + 1 + word.count > 78 && lineLength > 8 {
-                out += "\n\t"
-                lineLength = 8
-            } else {
-                out += " "
-                lineLength += 1
-            }
-            out += word
-            lineLength += word.count
-        }
-        return out
+        let clean = PrintableASCII.cleaned(text, replacement: "?", limit: 400)
+        return HeaderFolding.fold(clean.split(separator: " ").map(String.init), column: nameLength + 1)
     }
 }
 

@@ -22,32 +22,39 @@ public struct SigningPolicy: Sendable {
         self.integrityVerifier = integrityVerifier
     }
 
-    /// Decides about `message` and returns the edits that carry the decision out.
+    /// Decides about `message` and returns the edits that carry the decision out (the offline
+    /// `sign` command; the milter goes through `MessagePolicy`, which knows the origin already).
     public func evaluate(_ message: MessageContext, now: Date) -> PolicyOutcome {
-        guard configuration.mode.contains(.sign) else {
-            return PolicyOutcome(decision: .skipped(reason: "signing is off (Mode)"))
-        }
-        guard let origin = MessageOrigin.of(message, internalHosts: configuration.internalHosts)?.rawValue else {
+        guard configuration.mode.contains(.sign) else { return Self.signingOff }
+        guard let origin = MessageOrigin.of(message, internalHosts: configuration.internalHosts) else {
             return PolicyOutcome(decision: .skipped(reason: "not originating here"))
         }
+        return evaluate(message, origin: origin, now: now)
+    }
+
+    /// The outcome when `Mode` has no s.
+    static let signingOff = PolicyOutcome(decision: .skipped(reason: "signing is off (Mode)"))
+
+    /// Decides about `message`, which originates here for the reason `origin`.
+    public func evaluate(_ message: MessageContext, origin: MessageOrigin, now: Date) -> PolicyOutcome {
+        guard configuration.mode.contains(.sign) else { return Self.signingOff }
         let fromAddress: String
         switch singleFrom(message.fields) {
         case let .failure(reason):
-            return PolicyOutcome(decision: .skipped(reason: reason.description), details: [("origin", origin)])
+            return PolicyOutcome(decision: .skipped(reason: reason.description), details: [("origin", origin.rawValue)])
         case let .success(address):
             fromAddress = address
         }
-        let outcome = PolicyOutcome(decision: .skipped(reason: ""), fromAddress: fromAddress, details: [("origin", origin)])
+        let outcome = PolicyOutcome(decision: .skipped(reason: ""), fromAddress: fromAddress, details: [("origin", origin.rawValue)])
         if SignableEntity.isAlreadySigned(fields: message.fields) {
             // Checking the client's signature needs the body in memory.
+            let body: [UInt8]
             do {
-                return alreadySigned(try message.loadingBody(), fromAddress: fromAddress, outcome: outcome, now: now)
+                body = try message.body.bytes()
             } catch {
-                var failed = outcome
-                failed.decision = .error(reason: "\(error)")
-                if configuration.onError == .tempfail { failed.action = .tempfail(reason: "\(error)") }
-                return failed
+                return configuration.failureRules.error("\(error)", outcome: outcome)
             }
+            return alreadySigned(message, body: body, fromAddress: fromAddress, outcome: outcome, now: now)
         }
         return sign(message, fromAddress: fromAddress, outcome: outcome, now: now)
     }
@@ -90,10 +97,7 @@ public struct SigningPolicy: Sendable {
             outcome.details.append(("form", choice.form.rawValue))
             outcome.details.append(("digest", configuration.digest.rawValue))
         } catch {
-            outcome.decision = .error(reason: "\(error)")
-            if configuration.onError == .tempfail {
-                outcome.action = .tempfail(reason: "\(error)")
-            }
+            return configuration.failureRules.error("\(error)", outcome: outcome)
         }
         return outcome
     }
@@ -112,7 +116,7 @@ public struct SigningPolicy: Sendable {
         let when = ISO8601DateFormatter().string(from: identity.notAfter)
         outcome.decision = .skipped(reason: "certificate of identity \(identity.name) expired on \(when)")
         if configuration.onExpiredCertificate == .tempfail {
-            outcome.action = .tempfail(reason: "certificate of identity \(identity.name) expired")
+            outcome.action = FailureRules.expiredCertificate
         }
         return outcome
     }
@@ -177,25 +181,25 @@ public struct SigningPolicy: Sendable {
     /// Content-* fields of the multipart/signed go.
     func signingEdits(_ message: MessageContext, identity: SigningIdentity, form: SignatureForm,
                       replacing layer: SignatureLayer? = nil) throws -> [MessageEdit] {
-        if layer == nil, let file = message.bodyFile,
+        if layer == nil, let file = message.body.file,
            let edits = try streamingSigningEdits(message, file: file, identity: identity, form: form) {
             return edits
         }
-        let message = try message.loadingBody()
-        let entity = try layer.map { try SignableEntity.make(fields: $0.unwrappedFields(message.fields), body: $0.innerBody) }
-            ?? SignableEntity.make(fields: message.fields, body: message.body)
+        var entity = try layer.map { try SignableEntity.make(fields: $0.unwrappedFields(message.fields), body: $0.innerBody) }
+            ?? SignableEntity.make(fields: message.fields, body: try message.body.bytes())
+        if configuration.headerProtection { entity = entity.protectingHeaders(message.fields) }
         var edits = Self.outerHeaderEdits(message.fields)
         switch form {
         case .detached:
             let signature = try CMSSigner.sign(content: entity.bytes, identity: identity, digest: configuration.digest, detached: true)
             // The entity's bytes become the new body in place: no further copy of a large message.
             let signed = SMIMEWriter.multipartSigned(consuming: (consume entity).bytes, signature: signature, digest: configuration.digest)
-            edits.append(.addField(name: "Content-Type", value: HeaderFolding.fold(" " + signed.contentType)))
+            edits.append(.addField(name: "Content-Type", value: HeaderFolding.fold(parameters: signed.contentType)))
             edits.append(.replaceBody(signed.body))
         case .opaque:
             let signedData = try CMSSigner.sign(content: entity.bytes, identity: identity, digest: configuration.digest, detached: false)
             let opaque = SMIMEWriter.opaque(signedData: signedData)
-            edits.append(.addField(name: "Content-Type", value: HeaderFolding.fold(" " + opaque.contentType)))
+            edits.append(.addField(name: "Content-Type", value: HeaderFolding.fold(parameters: opaque.contentType)))
             edits.append(.addField(name: "Content-Transfer-Encoding", value: " " + opaque.contentTransferEncoding))
             edits.append(.addField(name: "Content-Disposition", value: " " + opaque.contentDisposition))
             edits.append(.replaceBody(opaque.body))
@@ -213,15 +217,18 @@ extension SigningPolicy {
                                form: SignatureForm) throws -> [MessageEdit]? {
         guard form == .detached else { return nil }
         let boundary = SMIMEWriter.randomBoundary()
-        guard let (header, body) = try streamableEntity(message, file: file, boundary: boundary) else { return nil }
+        guard let (header, body) = try SignableEntity.streamable(fields: message.fields, file: file, boundary: boundary,
+                                                                        protectingHeaders: configuration.headerProtection) else {
+            return nil
+        }
         let signature = try CMSSigner.sign(identity: identity, digest: configuration.digest, detached: true) { write in
             try header.withUnsafeBytes { try write($0) }
             try body.forEachPiece { try write($0) }
         }
         let frame = SMIMEWriter.multipartSignedFrame(boundary: boundary, signature: signature, digest: configuration.digest)
         var edits = Self.outerHeaderEdits(message.fields)
-        edits.append(.addField(name: "Content-Type", value: HeaderFolding.fold(" " + frame.contentType)))
-        edits.append(.replaceBodyFromFile(head: frame.head + header, file: body, tail: frame.tail))
+        edits.append(.addField(name: "Content-Type", value: HeaderFolding.fold(parameters: frame.contentType)))
+        edits.append(.replaceBody(.file(try body.framed(head: frame.head + header, tail: frame.tail))))
         return edits
     }
 
@@ -237,84 +244,10 @@ extension SigningPolicy {
         }
         return edits
     }
-
-    /// The signable entity of a spooled body as its header and a body read from the file:
-    /// the file as it is when the 7-bit conversion keeps it (`VerbatimBodyScanner`), or a
-    /// converting view for a single-part text body (`StreamingTextConverter`: 8-bit text,
-    /// long lines and the like become quoted-printable a run of lines at a time). Nil when
-    /// neither applies, or when the boundary occurs in the entity (practically impossible with
-    /// 32 random characters; the in-memory path then chooses another).
-    private func streamableEntity(_ message: MessageContext, file: BodyFile,
-                                  boundary: String) throws -> (header: [UInt8], body: BodyFile)? {
-        let needle = Array(boundary.utf8)
-        var scanner = VerbatimBodyScanner(fields: message.fields, needle: needle)
-        try file.forEachPiece { scanner.feed($0) }
-        let scan = scanner.finish()
-        if scan.verbatim {
-            let header = try SignableEntity.make(fields: message.fields, body: []).bytes
-            guard !scan.containsNeedle, !header.contains(needle) else { return nil }
-            return (header, file)
-        }
-        guard var converter = StreamingTextConverter(fields: message.fields) else { return nil }
-        var runs = LineRuns()
-        var boundaryInText = false
-        func scanRun(_ run: UnsafeRawBufferPointer) {
-            converter.scan(run)
-            // Runs hold whole lines and a boundary holds no line break: no occurrence straddles two.
-            if !boundaryInText { boundaryInText = run.bindMemory(to: UInt8.self).contains(needle) }
-        }
-        try file.forEachPiece { piece in runs.feed(piece, scanRun) }
-        runs.finish(scanRun)
-        guard !runs.cutALine else { return nil }
-        let header = try converter.header()
-        // The converted body cannot hold the boundary unless the text does: CRLF completion
-        // adds only line breaks, and quoted-printable writes "=" only before two hex digits or
-        // a line break, never before the "_" that follows "=" in our boundaries.
-        let found = boundaryInText || header.contains(needle)
-        let body = try file.convertingText(with: converter)
-        return found ? nil : (header, body)
-    }
-}
-
-extension RandomAccessCollection where Element == UInt8, Index == Int {
-    /// Whether `needle` occurs in the bytes.
-    fileprivate func contains(_ needle: [UInt8]) -> Bool {
-        guard let first = needle.first, needle.count <= count else { return false }
-        var i = startIndex
-        while i <= endIndex - needle.count {
-            if self[i] == first, self[i..<(i + needle.count)].elementsEqual(needle) { return true }
-            i += 1
-        }
-        return false
-    }
 }
 
 /// A short reason, for `Result` failures that end in a log line.
 public struct Reason: Error, Sendable, CustomStringConvertible {
     public let description: String
     public init(_ text: String) { description = text }
-}
-
-/// Folds a structured header value at "; " so no line passes 78 characters. Folds are written
-/// "\n\t", the form Postfix stores without a stray CR.
-enum HeaderFolding {
-    static func fold(_ value: String, nameLength: Int = 12) -> String {
-        let pieces = value.split(separator: "; ", omittingEmptySubsequences: false)
-        var out = ""
-        var lineLength = nameLength + 1
-        for (i, text) in pieces.enumerated() {
-            if i > 0 {
-                if lineLength + 2 + text.count > 76 {
-                    out += ";\n\t"
-                    lineLength = 8
-                } else {
-                    out += "; "
-                    lineLength += 2
-                }
-            }
-            out += text
-            lineLength += text.count
-        }
-        return out
-    }
 }

@@ -1,4 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
+import MIME
+
 /// A file of lines that a configuration key names (SigningTable, SenderMap, InternalHosts,
 /// RequireSignature): parsed from text with errors at the file's own lines, and read from disk
 /// the same way for every kind.
@@ -13,7 +15,7 @@ extension TableFile {
         let contents: String
         do {
             contents = try TextFile.readText(path: path)
-        } catch let problem as ValueProblem {
+        } catch let problem as TextFile.ReadError {
             throw ConfigurationError(file: path, line: nil, message: problem.reason)
         }
         return try parse(contents: contents, file: path)

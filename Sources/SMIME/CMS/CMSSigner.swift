@@ -38,6 +38,15 @@ public enum CMSSigner {
             throw SMIMEError(.signingFailed, "\(identity.keyDescription) signatures use \(required.rawValue), "
                              + "not \(digest.rawValue) (RFC 8419)")
         }
+        // A token key is used holding one token session (see TokenKey).
+        return try identity.withPrivateKey { privateKey in
+            try sign(identity: identity, privateKey: privateKey, digest: digest, detached: detached,
+                     writeContent: writeContent)
+        }
+    }
+
+    private static func sign(identity: SigningIdentity, privateKey: OpaquePointer, digest: DigestAlgorithm, detached: Bool,
+                             writeContent: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws -> [UInt8] {
         // CMS_BINARY: the content is already canonical; text mode would re-canonicalise it.
         // CMS_PARTIAL: add the signer ourselves to choose the digest.
         // CMS_CADES: add ESS signingCertificateV2, which binds the signer certificate.
@@ -50,7 +59,7 @@ public enum CMSSigner {
         guard let md = digest.evpMD else {
             throw failure("digest \(digest.rawValue) is not available")
         }
-        guard CMS_add1_signer(cms, identity.certificate, identity.privateKey, md, flags | UInt32(CMS_CADES)) != nil else {
+        guard CMS_add1_signer(cms, identity.certificate, privateKey, md, flags | UInt32(CMS_CADES)) != nil else {
             throw failure("cannot add the signer \(identity.name)")
         }
         guard let bio = CMS_dataInit(cms, nil) else { throw failure("cannot start the content of the SignedData") }

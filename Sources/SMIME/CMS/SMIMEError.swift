@@ -16,6 +16,10 @@ public struct SMIMEError: Error, Sendable, Equatable, CustomStringConvertible {
         case invalidBoundary
         /// A certificate could not be parsed.
         case invalidCertificate
+        /// A PKCS#11 token did not answer, lost its session or has no such key (temporary).
+        case tokenUnavailable
+        /// A PKCS#11 token refused the PIN; it is not tried again until a reload.
+        case tokenPINRefused
     }
 
     /// The category of the error.

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
+import MIME
 
 /// Writes the S/MIME MIME structures around a signature (RFC 8551 §3.5, RFC 1847).
 ///
@@ -32,7 +33,7 @@ public enum SMIMEWriter {
             guard isValidBoundary(boundary) else {
                 throw SMIMEError(.invalidBoundary, "boundary \"\(boundary)\" is not a valid MIME boundary")
             }
-            guard !contains(entity, Array(boundary.utf8)) else {
+            guard !ByteSearch.contains(entity, Array(boundary.utf8)) else {
                 throw SMIMEError(.invalidBoundary, "boundary \"\(boundary)\" occurs in the signed entity")
             }
             chosen = boundary
@@ -131,7 +132,7 @@ public enum SMIMEWriter {
         while true {
             // 32 characters of 62: a collision is practically impossible, but check anyway.
             let candidate = randomBoundary()
-            if !contains(entity, Array(candidate.utf8)) { return candidate }
+            if !ByteSearch.contains(entity, Array(candidate.utf8)) { return candidate }
         }
     }
 
@@ -140,19 +141,5 @@ public enum SMIMEWriter {
         let bchars = Set("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ'()+_,-./:=? ".utf8)
         let bytes = Array(boundary.utf8)
         return (1...70).contains(bytes.count) && bytes.allSatisfy(bchars.contains) && bytes.last != 0x20
-    }
-
-    /// Whether `needle` occurs in `haystack` (simple scan; boundaries are short).
-    static func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
-        guard let first = needle.first, needle.count <= haystack.count else { return false }
-        var index = 0
-        let last = haystack.count - needle.count
-        while index <= last {
-            if haystack[index] == first, haystack[index..<(index + needle.count)].elementsEqual(needle) {
-                return true
-            }
-            index += 1
-        }
-        return false
     }
 }

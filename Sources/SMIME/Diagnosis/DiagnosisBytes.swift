@@ -8,26 +8,14 @@ enum DiagnosisBytes {
 
     /// Start offsets of `needle` in `bytes[range]`, at most `limit` of them (nil when there are more).
     static func occurrences(of needle: [UInt8], in bytes: [UInt8], range: Range<Int>, limit: Int) -> [Int]? {
-        guard let first = needle.first, range.count >= needle.count else { return [] }
+        guard !needle.isEmpty, range.count >= needle.count else { return [] }
         var found: [Int] = []
-        let last = range.upperBound - needle.count
         return bytes.withUnsafeBufferPointer { buffer -> [Int]? in
             var index = range.lowerBound
-            while index <= last {
-                if buffer[index] == first {
-                    var matches = true
-                    for offset in 1..<needle.count where buffer[index + offset] != needle[offset] {
-                        matches = false
-                        break
-                    }
-                    if matches {
-                        if found.count == limit { return nil }
-                        found.append(index)
-                        index += needle.count
-                        continue
-                    }
-                }
-                index += 1
+            while let offset = ByteSearch.firstOffset(of: needle, in: UnsafeBufferPointer(rebasing: buffer[index..<range.upperBound])) {
+                if found.count == limit { return nil }
+                found.append(index + offset)
+                index += offset + needle.count
             }
             return found
         }

@@ -13,10 +13,15 @@ extension MessageVerifier {
     /// bytes, the canonical CRLF form matches the signed digest. The result is never changed by
     /// this; it is a note for the `diagnose` command.
     public func verifyAndDiagnose(message bytes: [UInt8], at time: Date) -> VerificationReport {
-        var report = verify(message: bytes, at: time)
+        guard let stored = try? storedMessage(bytes) else { return verify(message: bytes, at: time) }
+        return verifyAndDiagnose(fields: stored.fields, body: stored.body, fromAddress: Self.fromAddress(stored.fields), at: time)
+    }
+
+    /// `verify(fields:body:fromAddress:at:)` with the line-end note of `verifyAndDiagnose(message:at:)`.
+    public func verifyAndDiagnose(fields: [HeaderField], body: [UInt8], fromAddress: String?, at time: Date) -> VerificationReport {
+        var report = verify(fields: fields, body: body, fromAddress: fromAddress, at: time)
         guard report.result != .none, report.result != .neutral, report.diagnosis == nil, options.diagnosis.enabled else { return report }
-        let start = Self.startOfHeader(bytes)
-        guard let root = try? MIMEParser.parse(message: Array(bytes[start...]), limits: options.limits),
+        guard let root = try? MIMEParser.parse(fields: fields, body: body, limits: options.limits),
               case .detached(_, let signed, let signature) = SignatureLocator.locate(root),
               !LineEnds.isCRLF(signed.rawBytes),
               case .success(let der) = decode(signature)

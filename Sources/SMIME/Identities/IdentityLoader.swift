@@ -9,9 +9,12 @@ import Foundation
 /// the passphrase in `NAME.pass` (trailing newline stripped). An encrypted PEM key also takes
 /// its passphrase from `NAME.pass`. Files holding a key or passphrase must not be accessible
 /// by group or others. Self-signed certificates (roots) are dropped from the chain.
+/// A `NAME.key` holding a `pkcs11:` URI (RFC 7512) names a key that stays on a PKCS#11 token,
+/// reached with `TokenSettings`; the certificates are in `NAME.pem` as for a key file.
 public enum IdentityLoader {
     /// Loads identity `name` from `directory`, finding its files by the layouts above.
-    public static func load(name: String, directory: String, now: Date = Date(), allowExpired: Bool = false) throws(IdentityProblem) -> SigningIdentity {
+    public static func load(name: String, directory: String, now: Date = Date(), allowExpired: Bool = false,
+                            tokens: TokenSettings = TokenSettings()) throws(IdentityProblem) -> SigningIdentity {
         let base = (directory as NSString).appendingPathComponent(name)
         let manager = FileManager.default
         let existing: (String) -> String? = { manager.fileExists(atPath: base + $0) ? base + $0 : nil }
@@ -20,7 +23,8 @@ public enum IdentityLoader {
             if existing(".p12") != nil || existing(".pfx") != nil {
                 throw IdentityProblem(file: pem, reason: "both \(name).pem and a PKCS#12 file exist; keep one")
             }
-            return try loadPEM(name: name, certificateFile: pem, keyFile: existing(".key"), passphraseFile: pass, now: now, allowExpired: allowExpired)
+            return try loadPEM(name: name, certificateFile: pem, keyFile: existing(".key"), passphraseFile: pass, now: now,
+                               allowExpired: allowExpired, tokens: tokens)
         }
         if let p12 = existing(".p12") ?? existing(".pfx") {
             return try loadPKCS12(name: name, file: p12, passphraseFile: pass, now: now, allowExpired: allowExpired)
@@ -32,7 +36,8 @@ public enum IdentityLoader {
     /// Loads a PEM identity: certificates (and maybe the key) from `certificateFile`, or the key
     /// from `keyFile`; `passphraseFile` only for an encrypted PEM key.
     public static func loadPEM(name: String, certificateFile: String, keyFile: String?,
-                               passphraseFile: String? = nil, now: Date = Date(), allowExpired: Bool = false) throws(IdentityProblem) -> SigningIdentity {
+                               passphraseFile: String? = nil, now: Date = Date(), allowExpired: Bool = false,
+                               tokens: TokenSettings = TokenSettings()) throws(IdentityProblem) -> SigningIdentity {
         let certificateContents = try SecureFile.read(certificateFile, secret: false)
         let embeddedKey = PEMReader.containsPrivateKey(certificateContents.bytes)
         if embeddedKey && certificateContents.isAccessibleByOthers {
@@ -57,7 +62,19 @@ public enum IdentityLoader {
             throw IdentityProblem(file: certificateFile,
                                   reason: "no private key: put it in \(name).pem or \(name).key, or use \(name).p12")
         }
-        let keyBytes = embeddedKey ? certificateContents.bytes : try SecureFile.read(keyPath, secret: true).bytes
+        let keyBytes: [UInt8]
+        if embeddedKey {
+            keyBytes = certificateContents.bytes
+        } else {
+            switch try readKeyFile(keyPath) {
+            case let .uri(uri):
+                return try assemble(name: name, file: certificateFile, certificates: owned.release(),
+                                    key: .token(TokenKey(uri: uri, settings: tokens)),
+                                    sourceFiles: [certificateFile, keyPath], now: now, allowExpired: allowExpired)
+            case let .pem(bytes):
+                keyBytes = bytes
+            }
+        }
         guard PEMReader.containsPrivateKey(keyBytes) else {
             throw IdentityProblem(file: keyPath, reason: "no PEM private key found")
         }
@@ -76,7 +93,7 @@ public enum IdentityLoader {
         var sources = [certificateFile]
         if keyPath != certificateFile { sources.append(keyPath) }
         if let passphraseFile, passphrase != nil { sources.append(passphraseFile) }
-        return try assemble(name: name, file: certificateFile, certificates: owned.release(), key: key,
+        return try assemble(name: name, file: certificateFile, certificates: owned.release(), key: .memory(key),
                             sourceFiles: sources, now: now, allowExpired: allowExpired)
     }
 
@@ -130,19 +147,33 @@ public enum IdentityLoader {
         }
         var sources = [file]
         if let passphraseFile { sources.append(passphraseFile) }
-        return try assemble(name: name, file: file, certificates: owned.release(), key: key,
+        return try assemble(name: name, file: file, certificates: owned.release(), key: .memory(key),
                             sourceFiles: sources, now: now, allowExpired: allowExpired)
     }
 
     /// Picks the end-entity certificate (the one matching the key), checks it, builds the chain.
     /// Takes ownership of `certificates` and `key` whatever the outcome.
-    static func assemble(name: String, file: String, certificates: [OpaquePointer], key: OpaquePointer,
+    static func assemble(name: String, file: String, certificates: [OpaquePointer], key: SigningIdentity.PrivateKey,
                          sourceFiles: [String], now: Date, allowExpired: Bool = false) throws(IdentityProblem) -> SigningIdentity {
         var owned = OwnedCertificates(certificates)
-        var keyOwned: OpaquePointer? = key
+        var keyOwned: OpaquePointer?
+        if case let .memory(pointer) = key { keyOwned = pointer }
         defer { if let keyOwned { EVP_PKEY_free(keyOwned) } }
 
-        guard let leafIndex = certificates.firstIndex(where: { X509_check_private_key($0, key) == 1 }) else {
+        let matching: Int?
+        switch key {
+        case let .memory(pointer):
+            matching = certificates.firstIndex { X509_check_private_key($0, pointer) == 1 }
+        case let .token(tokenKey):
+            do {
+                matching = try tokenKey.withKey { pointer in
+                    certificates.firstIndex { X509_check_private_key($0, pointer) == 1 }
+                }
+            } catch {
+                throw IdentityProblem(file: sourceFiles.last ?? file, reason: "token key \(tokenKey.uri): \(error)")
+            }
+        }
+        guard let leafIndex = matching else {
             _ = OpenSSL.drainErrors()
             throw IdentityProblem(file: file, reason: "the private key does not match any certificate in the file")
         }
@@ -189,6 +220,39 @@ public enum IdentityLoader {
                                   + "\(identity.keyDescription) key: \(error)")
         }
         return identity
+    }
+
+    /// What a `NAME.key` holds: a `pkcs11:` URI naming a token key, or (PEM) key bytes.
+    enum KeyFileContents {
+        case uri(PKCS11URI)
+        case pem([UInt8])
+    }
+
+    /// Reads a key file. A key file must not be accessible by group or others, except one that
+    /// holds only a `pkcs11:` URI, which is no secret: only such an open file is read at all.
+    static func readKeyFile(_ path: String) throws(IdentityProblem) -> KeyFileContents {
+        let bytes: [UInt8]
+        do {
+            bytes = try SecureFile.read(path, secret: true).bytes
+        } catch {
+            // Refused as open to others: it may still be a URI (readable by anyone anyway).
+            guard let open = try? SecureFile.read(path, secret: false).bytes, startsWithURI(open) else { throw error }
+            return .uri(try uri(in: open, file: path))
+        }
+        return startsWithURI(bytes) ? .uri(try uri(in: bytes, file: path)) : .pem(bytes)
+    }
+
+    private static func startsWithURI(_ bytes: [UInt8]) -> Bool {
+        let start = bytes.drop { $0 == 0x20 || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }.prefix(7)
+        return String(decoding: start, as: UTF8.self).lowercased() == "pkcs11:"
+    }
+
+    private static func uri(in bytes: [UInt8], file: String) throws(IdentityProblem) -> PKCS11URI {
+        do {
+            return try PKCS11URI(String(decoding: bytes, as: UTF8.self))
+        } catch {
+            throw IdentityProblem(file: file, reason: "bad pkcs11 URI: \(error.reason)")
+        }
     }
 
     /// Reads a passphrase file (a secret: permissions checked) and strips trailing CR/LF.

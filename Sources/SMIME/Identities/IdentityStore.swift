@@ -27,7 +27,8 @@ public struct IdentityStore: Sendable {
 
     /// Loads every identity in `directory`; see `IdentityLoader` for the file layouts.
     /// Hidden files and files with other extensions (README, .crt of roots...) are ignored.
-    public static func load(directory: String, now: Date = Date()) -> IdentityStore {
+    /// `tokens` says how keys on PKCS#11 tokens are reached (`NAME.key` with a `pkcs11:` URI).
+    public static func load(directory: String, now: Date = Date(), tokens: TokenSettings = TokenSettings()) -> IdentityStore {
         let entries: [String]
         do {
             entries = try FileManager.default.contentsOfDirectory(atPath: directory)
@@ -51,11 +52,11 @@ public struct IdentityStore: Sendable {
         var expired: [SigningIdentity] = []
         for stem in stems.sorted() {
             do throws(IdentityProblem) {
-                identities.append(try IdentityLoader.load(name: stem, directory: directory, now: now))
+                identities.append(try IdentityLoader.load(name: stem, directory: directory, now: now, tokens: tokens))
             } catch {
                 problems.append(error)
                 if error.reason.hasPrefix("certificate expired"),
-                   let old = try? IdentityLoader.load(name: stem, directory: directory, now: now, allowExpired: true) {
+                   let old = try? IdentityLoader.load(name: stem, directory: directory, now: now, allowExpired: true, tokens: tokens) {
                     expired.append(old)
                 }
             }

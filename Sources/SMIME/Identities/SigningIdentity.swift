@@ -4,6 +4,8 @@ import Foundation
 
 /// A certificate, its private key and its intermediate chain, loaded and checked for signing.
 ///
+/// The private key is in memory (PEM, PKCS#12) or stays on a PKCS#11 token (`TokenKey`).
+///
 /// `@unchecked Sendable` is safe because the class is immutable after `init`: the OpenSSL
 /// objects are only *read* afterwards (CMS_sign takes its own references, and OpenSSL 3
 /// allows concurrent signing with one EVP_PKEY and concurrent reads of an X509); every
@@ -36,13 +38,17 @@ public final class SigningIdentity: @unchecked Sendable {
 
     /// `X509*`, owned.
     let certificate: OpaquePointer
-    /// `EVP_PKEY*`, owned.
-    let privateKey: OpaquePointer
+    /// Where the private key is: an owned `EVP_PKEY*` in memory, or on a PKCS#11 token.
+    enum PrivateKey {
+        case memory(OpaquePointer)
+        case token(TokenKey)
+    }
+    let privateKey: PrivateKey
     /// `STACK_OF(X509)*` of intermediates, owned (the stack and one reference per element).
     let chain: OpaquePointer
 
     /// Takes ownership of `certificate`, `privateKey` and `chain`.
-    init(name: String, certificate: OpaquePointer, privateKey: OpaquePointer, chain: OpaquePointer,
+    init(name: String, certificate: OpaquePointer, privateKey: PrivateKey, chain: OpaquePointer,
          certificateInfo: CertificateInfo, chainSubjects: [String], sourceFiles: [String]) {
         self.name = name
         self.certificate = certificate
@@ -51,12 +57,15 @@ public final class SigningIdentity: @unchecked Sendable {
         self.certificateInfo = certificateInfo
         self.chainSubjects = chainSubjects
         self.sourceFiles = sourceFiles
-        self.keyDescription = CertificateInfo.keyDescription(privateKey)
+        switch privateKey {
+        case let .memory(key): self.keyDescription = CertificateInfo.keyDescription(key)
+        case .token: self.keyDescription = CertificateInfo.keyDescription(X509_get0_pubkey(certificate))
+        }
     }
 
     deinit {
         X509_free(certificate)
-        EVP_PKEY_free(privateKey)
+        if case let .memory(key) = privateKey { EVP_PKEY_free(key) }
         smime_sk_X509_pop_free(chain)
     }
 
@@ -64,6 +73,20 @@ public final class SigningIdentity: @unchecked Sendable {
     /// SHA-512 (RFC 8419 §3.1). Nil for RSA and ECDSA, which take any `DigestAlgorithm`.
     public var requiredDigest: DigestAlgorithm? {
         keyDescription == "Ed25519" ? .sha512 : nil
+    }
+
+    /// The token key, when the private key is on a PKCS#11 token.
+    public var tokenKey: TokenKey? {
+        if case let .token(key) = privateKey { return key }
+        return nil
+    }
+
+    /// Runs `body` with the `EVP_PKEY*`; for a token key, holding a token session.
+    func withPrivateKey<T>(_ body: (OpaquePointer) throws -> T) throws -> T {
+        switch privateKey {
+        case let .memory(key): return try body(key)
+        case let .token(key): return try key.withKey(body)
+        }
     }
 
     /// Whether `address` (any case) is one of the certificate's addresses.

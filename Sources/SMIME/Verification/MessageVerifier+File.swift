@@ -10,15 +10,26 @@ extension MessageVerifier {
     /// conversion. A leading mbox `From ` line or HTTP request line (AS2 captures) is skipped. The
     /// From address is the single mailbox of the From field (nil when there are none or several).
     public func verify(message bytes: [UInt8], at time: Date) -> VerificationReport {
-        let start = Self.startOfHeader(bytes)
-        let parsed: MIMEEntity
+        let stored: (fields: [HeaderField], body: [UInt8])
         do {
-            parsed = try MIMEParser.parse(message: Array(bytes[start...]), limits: options.limits)
+            stored = try storedMessage(bytes)
         } catch {
-            return VerificationReport(result: .neutral, reason: "the message cannot be processed: \(error)")
+            return Self.unprocessable(error)
         }
-        let body = Array(parsed.body)
-        return verify(fields: parsed.fields, body: body, fromAddress: Self.fromAddress(parsed.fields), at: time)
+        return verify(fields: stored.fields, body: stored.body, fromAddress: Self.fromAddress(stored.fields), at: time)
+    }
+
+    /// The header fields and body of a stored message, as the milter is given them (a leading
+    /// mbox `From ` line or HTTP request line skipped, line ends as stored).
+    public func storedMessage(_ bytes: [UInt8]) throws -> (fields: [HeaderField], body: [UInt8]) {
+        let start = Self.startOfHeader(bytes)
+        let parsed = try MIMEParser.parse(message: Array(bytes[start...]), limits: options.limits)
+        return (parsed.fields, Array(parsed.body))
+    }
+
+    /// The report for a message that cannot even be split into header and body.
+    public static func unprocessable(_ error: any Error) -> VerificationReport {
+        VerificationReport(result: .neutral, reason: "the message cannot be processed: \(error)")
     }
 
     /// The address of the single mailbox in From, lower-cased; nil when absent or ambiguous.

@@ -38,16 +38,40 @@ public struct MessageVerifier: Sendable {
         guard let found = SignatureLocator.locate(root) else {
             return VerificationReport(result: .none, reason: "the message is not signed")
         }
+        var report: VerificationReport
+        let located: MIMEEntity
         switch found {
         case .brokenDetached(let entity, let count):
-            return VerificationReport(result: .permerror,
-                                      reason: "multipart/signed has \(count) part\(count == 1 ? "" : "s"), not 2",
-                                      part: SignatureLocator.section(of: entity))
-        case .detached(_, let signed, let signature):
-            return verifyDetached(signed: signed, signature: signature, from: fromAddress, at: time)
+            located = entity
+            report = VerificationReport(result: .permerror,
+                                        reason: "multipart/signed has \(count) part\(count == 1 ? "" : "s"), not 2",
+                                        part: SignatureLocator.section(of: entity))
+        case .detached(let entity, let signed, let signature):
+            located = entity
+            report = verifyDetached(signed: signed, signature: signature, from: fromAddress, at: time)
+            if report.integrity == .intact { report.protectedHeaders = ProtectedHeaders.of(signed) }
         case .pkcs7Mime(let entity):
-            return verifyPKCS7Mime(entity, from: fromAddress, at: time)
+            located = entity
+            report = verifyPKCS7Mime(entity, from: fromAddress, at: time)
         }
+        return Self.applyCoverage(report, signed: located, root: root, rule: options.partialSignatures)
+    }
+
+    /// A signature over one part is not a signature over the message: with
+    /// `PartialSignatures policy` a pass becomes `policy`, naming the signed part and the
+    /// unsigned content; other results keep their own reason. The partial facts are kept
+    /// either way (for the log line and `diagnose`).
+    static func applyCoverage(_ report: VerificationReport, signed: MIMEEntity, root: MIMEEntity,
+                              rule: PartialSignatureRule) -> VerificationReport {
+        guard let partial = PartialSignature.of(signed, in: root) else { return report }
+        var out = report
+        out.partial = partial
+        if out.result == .pass, rule == .policy {
+            out.result = .policy
+            out.reason = partial.reason
+            out.isPartialSignature = true
+        }
+        return out
     }
 
     // MARK: the two forms
@@ -102,7 +126,12 @@ public struct MessageVerifier: Sendable {
         case .failure(let reason): return VerificationReport(result: .permerror, reason: reason, part: part)
         }
         let checked = cmsVerifier.verify(signedData: der, detachedContent: nil, at: time)
-        return report(checked, part: part, from: from, detached: false)
+        var result = report(checked, part: part, from: from, detached: false)
+        if result.integrity == .intact, let content = checked.content,
+           let inner = try? MIMEParser.parse(message: content, limits: options.limits) {
+            result.protectedHeaders = ProtectedHeaders.of(inner)
+        }
+        return result
     }
 
     private var cmsVerifier: CMSVerifier {

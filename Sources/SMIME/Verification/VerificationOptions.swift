@@ -22,6 +22,8 @@ public struct VerificationOptions: Sendable, Equatable {
     public var maxSigners: Int
     /// Whether and how far a digest mismatch of multipart/signed is diagnosed (`SignatureDiagnoser`).
     public var diagnosis: DiagnosisOptions
+    /// What a valid signature over one part of the message gives (`PartialSignatures`).
+    public var partialSignatures: PartialSignatureRule = .policy
 
     public init(allowWeakAlgorithms: Bool = false, acceptSignerWithoutAddress: Bool = false,
                 limits: MIMELimits = MIMELimits(maxDepth: 32, maxParts: 1_000),

@@ -51,6 +51,19 @@ public struct VerificationReport: Sendable, Equatable {
     /// description is also in `reason`); from `verifyAndDiagnose`, also a note on a `pass` whose
     /// stored copy differs from what was signed (LF line ends). Nil otherwise.
     public var diagnosis: SignatureDiagnosis?
+    /// Set when the signature covers only one part of the message (nil when it covers the
+    /// message): the signed part and the unsigned content beside it.
+    public var partial: PartialSignature?
+    /// True when the signature verified and the only thing keeping it from passing is that it
+    /// covers part of the message (`PartialSignatures policy`): the policy then treats it as a
+    /// missing signature for `RequireSignature` and tags it with `SubjectTagPartial`.
+    public var isPartialSignature: Bool = false
+    /// The protected header fields the signed content carries (RFC 9788 `hp` parameter, or the
+    /// legacy `message/rfc822` wrapper of RFC 8551 §3.1); nil when it carries none.
+    public var protectedHeaders: ProtectedHeaders?
+    /// A remark for the comment of a result that is otherwise plain (e.g. a pass whose outer
+    /// Subject differs from the signed one); nil for none.
+    public var note: String?
 
     public init(
         result: SMIMEResult, reason: String? = nil, signerAddresses: [String] = [], identifier: String? = nil,

@@ -2,10 +2,11 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import MIME
 
 /// A message body held in a file (the milter's spool file) rather than in memory: a read-only
-/// view by file descriptor. Immutable; reads use `pread`, so it can be shared between threads.
+/// view by file descriptor, optionally converted (`convertingText`) and framed by bytes in
+/// memory before and after it (`framed`). Immutable; reads use `pread`, so it can be shared
+/// between threads. `MessageBody.file` holds one.
 public final class BodyFile: @unchecked Sendable, Equatable {
     /// A read of the file failed.
     public struct ReadError: Error, CustomStringConvertible {
@@ -17,36 +18,58 @@ public final class BodyFile: @unchecked Sendable, Equatable {
     public let size: Int
     /// When set, the pieces are the file's text body converted to its 7-bit signed form.
     private let converter: StreamingTextConverter?
+    /// Bytes handed out before the file's pieces, and after them.
+    private let head: [UInt8]
+    private let tail: [UInt8]
 
     /// Takes ownership of `fd` (closed on deinit); the body is its first `size` bytes.
-    public init(fd: Int32, size: Int) {
-        self.fd = fd
-        self.size = max(size, 0)
-        self.converter = nil
+    public convenience init(fd: Int32, size: Int) {
+        self.init(fd: fd, size: max(size, 0), converter: nil, head: [], tail: [])
     }
 
-    private init(fd: Int32, size: Int, converter: StreamingTextConverter) {
+    private init(fd: Int32, size: Int, converter: StreamingTextConverter?, head: [UInt8], tail: [UInt8]) {
         self.fd = fd
         self.size = size
         self.converter = converter
+        self.head = head
+        self.tail = tail
+    }
+
+    /// A second descriptor of the same file, for a view that outlives this one.
+    private func duplicateDescriptor() throws -> Int32 {
+        let copy = dup(fd)
+        guard copy >= 0 else { throw ReadError(description: "cannot reopen the spooled body: " + String(cString: strerror(errno))) }
+        return copy
     }
 
     /// A view of the same file whose pieces are the body converted by `converter` (after its
     /// pass 1), a run of whole lines at a time: a large 8-bit text body is signed and written
     /// back without being held, converted, in memory.
     public func convertingText(with converter: StreamingTextConverter) throws -> BodyFile {
-        let copy = dup(fd)
-        guard copy >= 0 else { throw ReadError(description: "cannot reopen the spooled body: " + String(cString: strerror(errno))) }
-        return BodyFile(fd: copy, size: size, converter: converter)
+        BodyFile(fd: try duplicateDescriptor(), size: size, converter: converter, head: head, tail: tail)
+    }
+
+    /// A view of the same file with `head` before its pieces and `tail` after them (the
+    /// frame of a multipart/signed body around a signed entity that stays on disk).
+    public func framed(head: [UInt8], tail: [UInt8]) throws -> BodyFile {
+        BodyFile(fd: try duplicateDescriptor(), size: size, converter: converter,
+                 head: head + self.head, tail: self.tail + tail)
     }
 
     deinit { close(fd) }
 
     public static func == (a: BodyFile, b: BodyFile) -> Bool { a === b }
 
-    /// Calls `body` with consecutive pieces of the body, in order: of at most `pieceSize` bytes,
-    /// or for a converting view, the converted form of runs of whole lines.
+    /// Calls `body` with consecutive pieces of the body, in order: the head, then pieces of at
+    /// most `pieceSize` bytes of the file (for a converting view, the converted form of runs of
+    /// whole lines), then the tail.
     public func forEachPiece(pieceSize: Int = 1 << 20, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        if !head.isEmpty { try head.withUnsafeBytes { try body($0) } }
+        try forEachBodyPiece(pieceSize: pieceSize, body)
+        if !tail.isEmpty { try tail.withUnsafeBytes { try body($0) } }
+    }
+
+    private func forEachBodyPiece(pieceSize: Int, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
         guard let converter else { return try forEachFilePiece(pieceSize: pieceSize, body) }
         var runs = LineRuns()
         func emit(_ run: UnsafeRawBufferPointer) throws {
@@ -78,7 +101,7 @@ public final class BodyFile: @unchecked Sendable, Equatable {
     /// The whole body in memory.
     public func readAll() throws -> [UInt8] {
         var out = [UInt8]()
-        out.reserveCapacity(size)
+        out.reserveCapacity(head.count + size + tail.count)
         try forEachPiece { out.append(contentsOf: $0) }
         return out
     }

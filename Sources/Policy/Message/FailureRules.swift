@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: Apache-2.0
+/// Every rule for a message that cannot be handled as decided, and every tempfail reply, in one
+/// place: what the MTA is told when signing fails or a spooled body cannot be read or written
+/// (`OnError`), when the MTA refuses an edit, when a required signature gives `temperror`, and
+/// when the signing certificate has expired. The policies and the milter binding ask these
+/// functions; none of them decides a failure on its own.
+public struct FailureRules: Sendable, Equatable {
+    /// `OnError`.
+    public let onError: OnErrorAction
+
+    public init(onError: OnErrorAction) {
+        self.onError = onError
+    }
+
+    /// The reply for a message that could not be processed: the reason stays in the log,
+    /// the client learns only that it should try again.
+    public static let notProcessed = SMTPReply(
+        code: "451", xcode: "4.3.0", text: "smime-milter: message could not be processed, try again later")
+
+    /// The policy could not do its work (signing failed, a spooled body could not be read):
+    /// `OnError` says tempfail (the client retries) or accept (the message goes on unchanged,
+    /// so its edits are dropped). The decision records `reason` for the log line.
+    public func error(_ reason: String, outcome: PolicyOutcome) -> PolicyOutcome {
+        var failed = outcome
+        failed.decision = .error(reason: reason)
+        failed.edits = []
+        failed.action = onError == .tempfail ? .tempfail(Self.notProcessed) : .accept
+        return failed
+    }
+
+    /// The body of the message could not be collected (the spool file could not be written):
+    /// as `error`; the MTA still holds the whole message, so accept passes it on unchanged.
+    public func bodyNotCollected(_ reason: String) -> PolicyOutcome {
+        error(reason, outcome: PolicyOutcome(decision: .error(reason: reason)))
+    }
+
+    /// The MTA refused one of the edits or the quarantine request: tempfail, whatever
+    /// `OnError` says. The MTA keeps the changes made before the refused one until the message
+    /// is refused, so accepting would deliver a half-edited message (a body without the
+    /// Content-Type that describes it); on tempfail the MTA discards them all.
+    public func editFailed(_ reason: String, outcome: PolicyOutcome) -> PolicyOutcome {
+        var failed = outcome
+        failed.decision = .error(reason: reason)
+        failed.action = .tempfail(Self.notProcessed)
+        return failed
+    }
+
+    /// `OnMissingSignature reject` for a result of `temperror`: the answer may change (a CRL
+    /// that could not be read, say), so the client retries instead of being refused for good.
+    /// 4.7.5 is RFC 3463's "cryptographic failure".
+    public static func temporaryVerificationFailure(_ text: String) -> MilterAction {
+        .tempfail(code: "451", xcode: "4.7.5", text: text)
+    }
+
+    /// `OnExpiredCertificate tempfail`: the MTA keeps the mail until a new certificate is
+    /// installed (the identity's name stays in the log).
+    public static let expiredCertificate = MilterAction.tempfail(
+        code: "451", xcode: "4.7.0", text: "smime-milter: the sender's signing certificate has expired, try again later")
+}
+
+extension Configuration {
+    /// The failure rules this configuration sets (`OnError`).
+    public var failureRules: FailureRules { FailureRules(onError: onError) }
+}
