@@ -7,6 +7,7 @@
 //   SMIME   S/MIME over OpenSSL 3: identities, CMS sign and verify
 //   Policy  configuration, tables and the per-message decision; testable without an MTA
 //   Milter  thin libmilter binding: callbacks, per-connection state, sockets, signals
+//   RecipientStoreSQLite  the embedded (GRDB/SQLite) recipient-certificate store
 //   smime-milter  the executable: command line, logging
 import PackageDescription
 
@@ -26,6 +27,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
+        // The embedded recipient-certificate store (RecipientStoreSQLite only); see docs/encryption.md.
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         .systemLibrary(
@@ -42,10 +45,14 @@ let package = Package(
         .target(name: "SMIME", dependencies: ["MIME", "COpenSSL"]),
         .target(name: "Policy", dependencies: ["MIME", "SMIME"]),
         .target(name: "Milter", dependencies: ["Policy", "MIME", "CMilter"]),
+        // The SQLite implementation of Policy's RecipientCertificateStore.
+        .target(name: "RecipientStoreSQLite", dependencies: [
+            "Policy", "SMIME", .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
         .executableTarget(
             name: "smime-milter",
             dependencies: [
-                "Policy", "Milter", "SMIME", "MIME",
+                "Policy", "Milter", "SMIME", "MIME", "RecipientStoreSQLite",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -67,6 +74,9 @@ let package = Package(
         .testTarget(name: "MilterTests", dependencies: ["Milter", "Policy", "SMIME", "MIME"]),
         // The executable's pieces (process state, log line).
         .testTarget(name: "SMIMEMilterToolTests", dependencies: ["smime-milter", "Policy", "MIME"]),
+        // Writes to a store until killed (the kill -9 test of RecipientStoreTests).
+        .executableTarget(name: "recipient-store-stress", dependencies: ["RecipientStoreSQLite", "Policy"]),
+        .testTarget(name: "RecipientStoreTests", dependencies: ["RecipientStoreSQLite", "Policy", "SMIME"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -10,13 +10,16 @@ export DEBIAN_FRONTEND=noninteractive
 PACKAGES=(
     # build
     libmilter-dev libssl-dev pkg-config make
+    # the recipient certificate store (GRDB builds against the system SQLite)
+    libsqlite3-dev
     # the real-Postfix integration tests and the demo
     postfix swaks libauthen-sasl-perl libio-socket-inet6-perl
     sasl2-bin libsasl2-modules libsasl2-modules-db
     openssl python3 python3-pip
     # protocol-level tests and the other verifiers (NSS cmsutil, GnuPG gpgsm)
     miltertest libnss3-tools gpgsm
-    # Bouncy Castle (Java) as a further verifier of header-protected signatures
+    # Bouncy Castle (Java): a further verifier of header-protected signatures, and it decrypts
+    # what NSS and gpgsm cannot (AES-GCM, RSA-OAEP, ECDH) in the encryption tests
     libbcpkix-java default-jdk-headless
     # a real disclaimer milter before ours (broken client signatures, test_postfix_broken.py)
     mimedefang

@@ -181,4 +181,12 @@ static inline long smime_pkcs11_finalize(const char *module_path) {
     return rv;
 }
 
+// MARK: encryption (SMIMECapabilities as X509_ALGORS)
+
+static inline int smime_sk_X509_ALGOR_num(const STACK_OF(X509_ALGOR) *sk) { return sk_X509_ALGOR_num(sk); }
+static inline X509_ALGOR *smime_sk_X509_ALGOR_value(const STACK_OF(X509_ALGOR) *sk, int i) {
+    return sk_X509_ALGOR_value(sk, i);
+}
+static inline void smime_sk_X509_ALGOR_pop_free(STACK_OF(X509_ALGOR) *sk) { sk_X509_ALGOR_pop_free(sk, X509_ALGOR_free); }
+
 #endif

@@ -8,14 +8,36 @@ import Policy
 struct CertsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "certs",
-        abstract: "List the signing identities and their expiry; exit 1 if any expires within ExpiryWarnDays.")
+        abstract: "List the signing identities and their expiry; exit 1 if any expires within ExpiryWarnDays.",
+        discussion: """
+            With --recipients, work on the recipient certificates in the configured CertificateStore instead:
+              certs --recipients [list]          every address, its current certificate and whether it is usable now
+              certs --recipients import FILE     a PEM certificate (then its intermediates) for every address it names
+              certs --recipients remove ADDRESS  forget the address's certificates (current and history)
+              certs --recipients export ADDRESS  print the current certificate and its intermediates as PEM
+              certs --recipients history ADDRESS every certificate kept for the address, newest first
+              certs --recipients log             the latest harvest decisions
+            """)
 
     @OptionGroup var options: ConfigOption
 
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 
+    @Flag(help: "Work on the recipient certificate store (see below).")
+    var recipients = false
+
+    @Argument(help: "With --recipients: list | import FILE | remove ADDRESS | export ADDRESS | history ADDRESS | log.")
+    var action: [String] = []
+
+    func validate() throws {
+        if !recipients && !action.isEmpty { throw ValidationError("\(action[0]): actions need --recipients") }
+    }
+
     func run() throws {
+        if recipients {
+            throw ExitCode(RecipientCerts.run(configPath: options.config, action: action, json: json))
+        }
         let setup: LoadedSetup
         do {
             setup = try LoadedSetup.load(configPath: options.config)

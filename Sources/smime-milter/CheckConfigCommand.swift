@@ -63,9 +63,11 @@ struct CheckConfigCommand: ParsableCommand {
                 }
             }
         }
+        let encryption = RecipientCerts.checkConfiguration(setup.configuration)
+        encryption.lines.forEach { print($0) }
         for problem in tokenProblems { print("error: \(problem)") }
-        for problem in setup.problems { print("error: \(problem)") }
-        if !setup.problems.isEmpty || !tokenProblems.isEmpty { throw ExitCode(1) }
+        for problem in setup.problems + encryption.problems { print("error: \(problem)") }
+        if !setup.problems.isEmpty || !tokenProblems.isEmpty || !encryption.problems.isEmpty { throw ExitCode(1) }
     }
 
     private func iso(_ date: Date) -> String {

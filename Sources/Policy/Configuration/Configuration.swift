@@ -83,6 +83,24 @@ public struct Configuration: Sendable, Equatable {
     /// The default `SpoolDirectory`.
     public static let defaultSpoolDirectory = "/var/tmp/smime-milter"
 
+    // Encryption (see ConfigurationKey+Encryption.swift); defaults here, not in init.
+    /// `EncryptionTable`; nil: nothing is encrypted.
+    public var encryptionTable: EncryptionTable?
+    /// `CertificateStore`.
+    public var certificateStore: CertificateStoreSpec = .default
+    /// `RecipientCertificateDir`.
+    public var recipientCertificateDir: String?
+    /// `HarvestCertificates`.
+    public var harvestCertificates: Bool = true
+    /// `EncryptionCipher`.
+    public var encryptionCipher: EncryptionCipherChoice = .auto
+    /// `RSAKeyTransport`.
+    public var rsaKeyTransport: RSAKeyTransportChoice = .pkcs1
+    /// `ArchiveCertificate`.
+    public var archiveCertificate: String?
+    /// `OnMissingRecipientCertificate`.
+    public var onMissingRecipientCertificate: MissingRecipientCertificateAction = .tempfail
+
     /// A configuration with the given values; every omitted value is the documented default.
     public init(
         sourceFile: String = "",

@@ -20,6 +20,8 @@ public struct SMIMEError: Error, Sendable, Equatable, CustomStringConvertible {
         case tokenUnavailable
         /// A PKCS#11 token refused the PIN; it is not tried again until a reload.
         case tokenPINRefused
+        /// Encrypting (CMS EnvelopedData/AuthEnvelopedData) failed.
+        case encryptionFailed
     }
 
     /// The category of the error.

@@ -9,6 +9,8 @@ struct TestPKI: Sendable {
 
     var certs: String { directory + "/certs" }
     var bad: String { directory + "/bad" }
+    /// Recipient certificates (with their keys) for the encryption tests.
+    var enc: String { directory + "/enc" }
     var rootPEM: String { directory + "/root.pem" }
 
     /// The repository root, found from this file's path (never an absolute machine path).
