@@ -75,7 +75,7 @@ gzip -9n -c "$repo/docs/man/$name.8" > "$root/usr/share/man/man8/$name.8.gz"
 gzip -9n -c "$repo/docs/man/$name.conf.5" > "$root/usr/share/man/man5/$name.conf.5.gz"
 install -m 0644 "$pkg/debian/copyright" "$doc/copyright"
 gzip -9n -c "$pkg/debian/changelog" > "$doc/changelog.Debian.gz"
-for f in operations.md sendmail.md hsm.md encryption.md; do
+for f in operations.md sendmail.md hsm.md encryption.md security.md; do
     [ -f "$repo/docs/$f" ] && install -m 0644 "$repo/docs/$f" "$doc/$f"
 done
 install -m 0644 "$pkg/debian/lintian-overrides" "$root/usr/share/lintian/overrides/$name"

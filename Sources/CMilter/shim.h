@@ -6,6 +6,9 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#ifdef __linux__
+#include <linux/filter.h>
+#endif
 #include <libmilter/mfapi.h>
 #include <libmilter/mfdef.h>
 #endif

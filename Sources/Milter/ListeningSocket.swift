@@ -4,6 +4,7 @@ import Glibc
 #endif
 import CMilter
 import Policy
+import Synchronization
 
 /// Opens the listening socket for libmilter.
 ///
@@ -11,25 +12,29 @@ import Policy
 /// libmilter never sets TCP_NODELAY: its several end-of-message replies then meet Nagle's
 /// algorithm and the MTA's delayed ACK, which holds one session to about 20 messages a second.
 /// Accepted sockets inherit TCP_NODELAY from the listener on Linux.
-/// Unix sockets are created by libmilter; we then set their mode so that Postfix can connect.
+/// Owning the socket also lets us attach the `AllowedPeers` kernel filter (`PeerFilter`)
+/// before it listens. Unix sockets are created by libmilter; we then set their mode so that
+/// Postfix can connect.
 enum ListeningSocket {
     struct Failure: Error, CustomStringConvertible {
         let description: String
     }
 
-    /// Returns the connection string for `smfi_setconn`.
-    static func open(_ spec: SocketSpec, backlog: Int32) throws -> String {
+    /// Returns the connection string for `smfi_setconn`. `filter` is the compiled
+    /// `AllowedPeers` program for an inet socket, nil for none (`AllowedPeers any`).
+    static func open(_ spec: SocketSpec, backlog: Int32, filter: [PeerFilter.Instruction]?) throws -> String {
         switch spec {
         case let .inet(host, port):
-            return "fd:\(try openTCP(family: AF_INET, host: host, port: port, backlog: backlog))"
+            return "fd:\(try openTCP(family: AF_INET, host: host, port: port, backlog: backlog, filter: filter))"
         case let .inet6(host, port):
-            return "fd:\(try openTCP(family: AF_INET6, host: host, port: port, backlog: backlog))"
+            return "fd:\(try openTCP(family: AF_INET6, host: host, port: port, backlog: backlog, filter: filter))"
         case let .unix(path):
             return "unix:\(path)"
         }
     }
 
-    private static func openTCP(family: Int32, host: String, port: UInt16, backlog: Int32) throws -> Int32 {
+    static func openTCP(family: Int32, host: String, port: UInt16, backlog: Int32,
+                        filter: [PeerFilter.Instruction]?) throws -> Int32 {
         let fd = socket(family, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket(): \(errnoText())") }
         var ok = false
@@ -73,6 +78,11 @@ enum ListeningSocket {
         }
         guard bound == 0 else {
             throw Failure(description: "cannot listen on \(host) port \(port): \(errnoText())")
+        }
+        // Before listen(2): no connection may be queued before the filter is in place.
+        if let filter {
+            try PeerFilter.attach(filter, to: fd)
+            filteredListener.store(fd, ordering: .releasing)
         }
         guard listen(fd, backlog) == 0 else { throw Failure(description: "listen(): \(errnoText())") }
         ok = true
@@ -128,3 +138,6 @@ enum ListeningSocket {
         String(cString: strerror(errno))
     }
 }
+
+/// The inet listening socket that carries the AllowedPeers filter, or -1 (one server per process).
+let filteredListener = Atomic<Int32>(-1)

@@ -18,18 +18,33 @@ public final class MilterServer: Sendable {
 
     let socket: SocketSpec
     let socketMode: UInt32?
+    /// Who may connect to an inet socket (`AllowedPeers`); nil lets every peer in.
+    let allowedPeers: NetworkList?
     let delegate: any MilterDelegate
 
-    public init(socket: SocketSpec, socketMode: UInt32?, delegate: any MilterDelegate) {
+    public init(socket: SocketSpec, socketMode: UInt32?, allowedPeers: NetworkList? = .loopbackNetworks,
+                delegate: any MilterDelegate) {
         self.socket = socket
         self.socketMode = socketMode
+        self.allowedPeers = allowedPeers
         self.delegate = delegate
     }
 
-    /// Opens the listening socket (so that privileges can be dropped afterwards).
+    /// Opens the listening socket (so that privileges can be dropped afterwards): an inet
+    /// socket with the `AllowedPeers` filter attached, or a unix socket with `SocketMode`,
+    /// refused when others could write to it or replace it.
     public func open() throws {
         runtimeDelegate = delegate
-        let connection = try ListeningSocket.open(socket, backlog: 128)
+        let filter: [PeerFilter.Instruction]?
+        switch socket {
+        case .inet, .inet6: filter = try allowedPeers.map(PeerFilter.compile)
+        case .unix(let path):
+            filter = nil
+            if let problem = UnixSocketCheck.directoryProblems(socketPath: path).first {
+                throw SetupError(description: problem)
+            }
+        }
+        let connection = try ListeningSocket.open(socket, backlog: 128, filter: filter)
         let description = makeDescription()
         guard smfi_register(description) == MI_SUCCESS else {
             throw SetupError(description: "smfi_register failed")
@@ -47,7 +62,12 @@ public final class MilterServer: Sendable {
                 throw SetupError(description: "\(error)")
             }
         }
-        guard smfi_opensocket(false) == MI_SUCCESS else {
+        // libmilter creates a unix socket with the process umask: create it closed to all, so
+        // that it is never open wider than SocketMode, even for a moment.
+        let oldMask = umask(0o177)
+        let opened = smfi_opensocket(false) == MI_SUCCESS
+        umask(oldMask)
+        guard opened else {
             throw SetupError(description: "cannot open milter socket \(connection) (in use, or no permission)")
         }
         if let spool = delegate.spoolSettings() {
@@ -63,6 +83,28 @@ public final class MilterServer: Sendable {
             guard chmod(path, mode) == 0 else {
                 throw SetupError(description: "chmod \(path): \(ListeningSocket.errnoText())")
             }
+            if let problem = UnixSocketCheck.socketProblem(path: path) {
+                unlink(path)
+                throw SetupError(description: problem)
+            }
+        }
+    }
+
+    /// Where the milter listens and who can connect, for the start-up log line (call after
+    /// `open` and after privileges are dropped, so that the owner shown is the final one).
+    public func listeningDescription() -> String {
+        switch socket {
+        case .inet, .inet6:
+            guard let allowedPeers else {
+                return "\(socket.reachDescription), every peer may connect (AllowedPeers any)"
+            }
+            let shown = allowedPeers.entries.prefix(8).map(\.description).joined(separator: ", ")
+                + (allowedPeers.entries.count > 8 ? ", ... (\(allowedPeers.entries.count) entries)" : "")
+            return "\(socket.reachDescription), accepting connections only from \(shown)"
+                + (allowedPeers.sourceFile.map { " (AllowedPeers \($0))" } ?? " (AllowedPeers)")
+                + "; the kernel drops other peers unseen"
+        case let .unix(path):
+            return "\(socket) (\(UnixSocketCheck.describe(path: path)))"
         }
     }
 
@@ -169,6 +211,13 @@ extension MilterServer {
     /// Open MTA connections and messages being decided right now.
     public static func activity() -> (connections: Int, messagesInFlight: Int) {
         (openConnections.load(ordering: .relaxed), inFlight.load(ordering: .relaxed))
+    }
+
+    /// Packets the kernel filter has dropped from peers outside `AllowedPeers` since start (each
+    /// refused connection attempt is a SYN and its retransmissions), or nil when there is no
+    /// filter (a unix socket, `AllowedPeers any`).
+    public static func refusedPackets() -> Int? {
+        PeerFilter.droppedPackets(fd: filteredListener.load(ordering: .acquiring))
     }
 
     /// Blocks SIGHUP, SIGTERM and SIGINT in the calling thread, so that every thread started

@@ -1,26 +1,50 @@
 // SPDX-License-Identifier: Apache-2.0
 import ArgumentParser
 import Foundation
+import Milter
 import Policy
 import SMIME
 
-/// `smime-milter check-config`: validate the configuration and list the identities.
+/// `smime-milter check-config [FILE]`: validate the configuration and list the identities.
 struct CheckConfigCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check-config",
-        abstract: "Validate the configuration, list identities; exit non-zero on any error.")
+        abstract: "Validate the configuration, list identities; exit non-zero on any error.",
+        discussion: "Every error is reported, each as FILE:LINE: message. The file may be given as --config FILE or, as with opendkim -n, on its own.")
 
     @OptionGroup var options: ConfigOption
 
+    @Argument(help: "The configuration file (the same as --config FILE).")
+    var file: String?
+
+    func validate() throws {
+        if let file, options.config != ConfigOption.defaultPath, options.config != file {
+            throw ValidationError("give the configuration file once: \(file) or --config \(options.config)")
+        }
+    }
+
     func run() throws {
+        let path = file ?? options.config
+        let review = ConfigurationParser.review(path: path)
+        var errors = review.errors.map { $0.description }
+        let configuration = review.configuration
+        if errors.isEmpty {
+            errors += LoadedSetup.socketProblems(configuration, file: path, lines: review.keyLines).map { $0.description }
+        }
+        guard errors.isEmpty else {
+            for error in errors { print("error: \(error)") }
+            print("configuration \(path): \(errors.count) error\(errors.count == 1 ? "" : "s")")
+            throw ExitCode(1)
+        }
         let setup: LoadedSetup
         do {
-            setup = try LoadedSetup.load(configPath: options.config)
+            setup = try LoadedSetup.load(configPath: path)
         } catch {
             print("error: \(error)")
             throw ExitCode(1)
         }
-        print("configuration \(options.config): OK")
+        print("configuration \(path): OK")
+        for warning in review.warnings { print("warning: \(warning)") }
         print(setup.configuration.describe())
         let now = Date()
         print("identities (\(setup.identities.identities.count)):")

@@ -48,6 +48,9 @@ final class MilterMetrics: Sendable {
         let counts = MilterServer.activity()
         Gauge(label: "smime_milter_connections").record(counts.connections)
         Gauge(label: "smime_milter_messages_in_flight").record(counts.messagesInFlight)
+        if let refused = MilterServer.refusedPackets() {
+            Gauge(label: "smime_milter_listener_dropped_packets").record(refused)
+        }
         return registry.emitToBuffer()
     }
 }

@@ -21,10 +21,13 @@ struct RunCommand: ParsableCommand {
         // Before any thread exists, so that all inherit it (see MilterServer.run).
         MilterServer.blockSignals()
         let setup: LoadedSetup
+        let warnings: [String]
         do {
-            setup = try LoadedSetup.load(configPath: options.config)
+            (setup, warnings) = try LoadedSetup.loadForServing(configPath: options.config, atStart: true)
         } catch {
-            FileHandle.standardError.write(Data("smime-milter: \(error)\n".utf8))
+            for line in "\(error)".split(separator: "\n") {
+                FileHandle.standardError.write(Data("smime-milter: \(line)\n".utf8))
+            }
             throw ExitCode(78)  // EX_CONFIG
         }
         let configuration = setup.configuration
@@ -32,6 +35,7 @@ struct RunCommand: ParsableCommand {
             level: Logger.Level(configured: configuration.process.logLevel),
             syslogFacility: configuration.process.syslog ? configuration.process.syslogFacility : nil)
         for problem in setup.problems { logger.warning("\(problem)") }
+        for warning in warnings { logger.warning("\(warning)") }
         for identity in setup.identities.identities {
             let days = Int(identity.notAfter.timeIntervalSinceNow / 86_400)
             logger.info("identity \(identity.name): \(identity.addresses.joined(separator: ", ")) \(identity.keyDescription), expires in \(days) days")
@@ -40,7 +44,8 @@ struct RunCommand: ParsableCommand {
         let expiry = ExpiryMonitor(logger: logger, metrics: metrics)
         let delegate = PolicyDelegate(setup: setup, logger: logger, metrics: metrics, expiry: expiry)
         let server = MilterServer(
-            socket: setup.configuration.process.socket, socketMode: setup.configuration.process.socketMode, delegate: delegate)
+            socket: setup.configuration.process.socket, socketMode: setup.configuration.process.socketMode,
+            allowedPeers: setup.configuration.process.effectiveAllowedPeers, delegate: delegate)
         do {
             try server.open()
             if let user = setup.configuration.process.userID {
@@ -59,7 +64,8 @@ struct RunCommand: ParsableCommand {
         }
         expiry.check(setup)
         expiry.startDaily { delegate.setup }
-        logger.notice("smime-milter \(SMIMEMilterVersion.string) listening on \(setup.configuration.process.socket), mode \(setup.configuration.mode)")
+        RefusedPeerMonitor.start(logger: logger)
+        logger.notice("smime-milter \(SMIMEMilterVersion.string) (mode \(setup.configuration.mode)) listening on \(server.listeningDescription())")
         let rc = server.run(reload: { delegate.reload(configPath: options.config) })
         if let pidFile = setup.configuration.process.pidFile { unlink(pidFile) }
         logger.notice("smime-milter stopped")
@@ -105,13 +111,17 @@ final class PolicyDelegate: MilterDelegate {
         // Keys added to a token since the last load are seen only by a fresh token login.
         TokenSettings.reopenTokensOnNextUse()
         let new: LoadedSetup
+        let warnings: [String]
         do {
-            new = try LoadedSetup.load(configPath: configPath)
+            (new, warnings) = try LoadedSetup.loadForServing(configPath: configPath)
         } catch {
-            logger.error("reload refused, keeping the configuration in force: \(error)")
+            for line in "\(error)".split(separator: "\n") {
+                logger.error("reload refused, keeping the configuration in force: \(line)")
+            }
             return
         }
         for problem in new.problems { logger.warning("\(problem)") }
+        for warning in warnings { logger.warning("\(warning)") }
         let changed = old.configuration.process.changedKeys(to: new.configuration.process)
         if !changed.isEmpty {
             logger.warning("reload: \(changed.joined(separator: ", ")) changed; this takes effect only after a restart")

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
 import Logging
+import Milter
 import Policy
 import SMIME
 
@@ -94,6 +95,46 @@ extension Logger.Level {
         case .notice: self = .notice
         case .info: self = .info
         case .debug: self = .debug
+        }
+    }
+}
+
+/// Every error of a configuration refused for serving, one `FILE:LINE: message` per line.
+struct ConfigurationRefused: Error, CustomStringConvertible {
+    let errors: [ConfigurationError]
+    var description: String { errors.map(\.description).joined(separator: "\n") }
+}
+
+extension LoadedSetup {
+    /// The setup for `run` (start and reload): the configuration must pass every rule of
+    /// `ConfigurationParser.review` (all its errors are reported at once); its warnings are
+    /// returned for the log. `atStart`: also what opening the socket would refuse.
+    static func loadForServing(configPath: String, atStart: Bool = false) throws -> (setup: LoadedSetup, warnings: [String]) {
+        let review = ConfigurationParser.review(path: configPath)
+        guard review.errors.isEmpty else { throw ConfigurationRefused(errors: review.errors) }
+        if atStart {
+            let problems = socketProblems(review.configuration, file: configPath, lines: review.keyLines)
+            guard problems.isEmpty else { throw ConfigurationRefused(errors: problems) }
+        }
+        return (try load(configPath: configPath), review.warnings)
+    }
+
+    /// What opening the socket would refuse: an AllowedPeers list too large for the kernel
+    /// filter, a unix socket in a directory that others may write to. `lines` locates the keys.
+    static func socketProblems(_ configuration: Configuration, file: String, lines: [String: Int]) -> [ConfigurationError] {
+        switch configuration.process.socket {
+        case .inet, .inet6:
+            guard let peers = configuration.process.effectiveAllowedPeers else { return [] }
+            do {
+                _ = try PeerFilter.compile(peers)
+                return []
+            } catch {
+                return [ConfigurationError(file: file, line: lines["AllowedPeers"], message: "\(error)")]
+            }
+        case let .unix(path):
+            return UnixSocketCheck.directoryProblems(socketPath: path).map {
+                ConfigurationError(file: file, line: lines["Socket"], message: $0)
+            }
         }
     }
 }

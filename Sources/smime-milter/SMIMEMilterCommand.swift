@@ -27,5 +27,8 @@ enum SMIMEMilterVersion {
 /// Options shared by the commands that read the configuration.
 struct ConfigOption: ParsableArguments {
     @Option(name: .shortAndLong, help: "The configuration file.")
-    var config: String = "/etc/smime-milter/smime-milter.conf"
+    var config: String = ConfigOption.defaultPath
+
+    /// The configuration file when none is named.
+    static let defaultPath = "/etc/smime-milter/smime-milter.conf"
 }

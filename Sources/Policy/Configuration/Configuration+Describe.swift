@@ -28,6 +28,9 @@ extension Configuration {
         case "RequireSignature": return requireSignature.map { "  # \($0.count) entries" } ?? ""
         case "InternalHosts":
             return internalHosts.sourceFile == nil ? "" : "  # \(internalHosts.entries.count) entries"
+        case "AllowedPeers":
+            guard case let .networks(list) = process.allowedPeers, list.sourceFile != nil else { return "" }
+            return "  # \(list.entries.count) entries"
         default: return ""
         }
     }

@@ -161,6 +161,8 @@ public struct ProcessSettings: Sendable, Equatable {
     public var socket: SocketSpec
     /// `SocketMode`: permission bits of a unix socket.
     public var socketMode: UInt32
+    /// `AllowedPeers`: who may connect to an inet socket; nil when not set (loopback only).
+    public var allowedPeers: AllowedPeers? = nil
     /// `UserID`: the account to switch to after opening the socket, if any.
     public var userID: UserSpec?
     /// `PidFile`: where to write the process id, if anywhere.
@@ -188,6 +190,7 @@ public struct ProcessSettings: Sendable, Equatable {
     public func changedKeys(to other: ProcessSettings) -> [String] {
         let differences: [(String, Bool)] = [
             ("Socket", socket != other.socket), ("SocketMode", socketMode != other.socketMode),
+            ("AllowedPeers", allowedPeers != other.allowedPeers),
             ("UserID", userID != other.userID), ("PidFile", pidFile != other.pidFile),
             ("LogLevel", logLevel != other.logLevel), ("Syslog", syslog != other.syslog),
             ("SyslogFacility", syslogFacility != other.syslogFacility), ("MetricsListen", metricsListen != other.metricsListen),

@@ -46,9 +46,9 @@ extension ConfigurationKey {
         ),
         ConfigurationKey(
             name: "MetricsListen",
-            syntax: "ADDRESS:PORT | [ADDRESS]:PORT",
+            syntax: "PORT | ADDRESS:PORT | [ADDRESS]:PORT",
             defaultValue: "none",
-            doc: "Serve Prometheus metrics over HTTP at /metrics on this address (use a loopback address unless the network is trusted).",
+            doc: "Serve Prometheus metrics over HTTP at /metrics on this address; a port alone means 127.0.0.1 (loopback); a wildcard or other non-loopback address is warned at each start. The metrics show counts, timings and identity names, never key material.",
             apply: { value, _, config in config.process.metricsListen = try MetricsEndpoint.parse(value) },
             show: { $0.process.metricsListen?.description }
         ),
@@ -99,6 +99,11 @@ public struct MetricsEndpoint: Sendable, Equatable, CustomStringConvertible {
     public var description: String { isIPv6 ? "[\(host)]:\(port)" : "\(host):\(port)" }
 
     static func parse(_ text: String) throws -> MetricsEndpoint {
+        // A port alone: loopback, so that the metrics are not exposed by accident.
+        if !text.isEmpty, text.count <= 5, text.allSatisfy({ $0.isASCII && $0.isNumber }) {
+            guard let port = UInt16(text), port > 0 else { throw ValueProblem("expected a port from 1 to 65535") }
+            return MetricsEndpoint(host: "127.0.0.1", port: port, isIPv6: false)
+        }
         var rest = Substring(text)
         let host: String
         let v6: Bool

@@ -85,6 +85,14 @@ public struct ConfigurationKey: Sendable {
             show: { "0" + String($0.process.socketMode, radix: 8) }
         ),
         ConfigurationKey(
+            name: "AllowedPeers",
+            syntax: "ADDRESS[/PREFIX][, ...] | PATH | any",
+            defaultValue: "127.0.0.0/8, ::1",
+            doc: "Who may connect to an inet Socket, in the form of InternalHosts (inline or a file): a kernel filter on the listening socket drops every other peer before the milter sees it; required when Socket binds a wildcard or non-loopback address; any lets every peer connect (warned at each start); no effect on unix sockets.",
+            apply: { value, context, config in config.process.allowedPeers = try AllowedPeers.parse(value, context: context) },
+            show: { $0.process.allowedPeers?.description }
+        ),
+        ConfigurationKey(
             name: "UserID",
             syntax: "USER[:GROUP]",
             defaultValue: "none (keep the identity the milter was started with)",
@@ -122,19 +130,7 @@ public struct ConfigurationKey: Sendable {
             defaultValue: "127.0.0.1, ::1",
             doc: "Clients whose mail is outbound and signed: IPv4/IPv6 addresses and CIDR networks separated by commas or blanks, or a file with one entry per line and # comments (a value starting with /, ./, ../ or file:); a leading ! excludes an entry and the most specific entry wins.",
             apply: { value, context, config in
-                if value.hasPrefix("/") || value.hasPrefix("./") || value.hasPrefix("../") || value.lowercased().hasPrefix("file:") {
-                    let name = value.lowercased().hasPrefix("file:") ? String(value.dropFirst(5)) : value
-                    config.internalHosts = try context.table(name, for: "InternalHosts")
-                } else {
-                    let list = value.lowercased().hasPrefix("csl:") ? String(value.dropFirst(4)) : value
-                    do {
-                        config.internalHosts = try NetworkList.parse(list: list)
-                    } catch let problem as ValueProblem where listItems(list).count == 1
-                                && !list.contains("/") && !list.contains(":") && list.contains(where: \.isLetter) {
-                        // A lone word may be a file name written without ./
-                        throw ValueProblem(problem.reason + "; a file name must start with /, ./, ../ or file:")
-                    }
-                }
+                config.internalHosts = try NetworkList.setting(value, context: context, key: "InternalHosts")
             },
             show: { $0.internalHosts.description }
         ),
