@@ -15,6 +15,7 @@ Environment: SMIME_MILTER_BIN as for the other rig tests.
 """
 from __future__ import annotations
 
+import grp
 import os
 import signal
 import socket
@@ -63,6 +64,9 @@ class UnixMilter:
             if time.monotonic() > deadline:
                 raise rigmod.RigError(f"milter did not listen on {self.sock} in {timeout}s:\n{self.log()}")
             time.sleep(0.05)
+        # The socket is 0660 (a socket others can write is refused): give it Postfix's group,
+        # as `UserID smime-milter:postfix` does for an installed milter.
+        os.chown(self.sock, 0, grp.getgrnam("postfix").gr_gid)
 
     def kill9(self) -> None:
         os.killpg(self.proc.pid, signal.SIGKILL)
@@ -81,7 +85,7 @@ def crash_rig(request, milter_bin):
     r = rigmod.Rig(milter_bin=milter_bin)
     spool = r.root / "spool"
     sock = r.root / "milter-sock" / "smime-milter.sock"
-    r.milter_settings.extra = (f"SocketMode 0666\nSpoolThreshold {SPOOL_THRESHOLD}\nSpoolDirectory {spool}\n")
+    r.milter_settings.extra = (f"SocketMode 0660\nSpoolThreshold {SPOOL_THRESHOLD}\nSpoolDirectory {spool}\n")
     r.start()
     request.addfinalizer(lambda: r.stop(keep=getattr(conftest, "KEEP", False)))
     # The rig's milter listens on inet; this test's own one on a unix socket.
