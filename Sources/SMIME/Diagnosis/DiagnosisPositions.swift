@@ -56,6 +56,7 @@ extension DiagnosisCandidates {
             let body = leaf.bodyRange
             let ends = DiagnosisBytes.lineEnds(in: base, range: body, limit: near ? Self.nearFooterLines : options.maxFooterLines)
             let cuts = lineCuts(atLineEnds: near ? ends[...] : ends.dropFirst(Self.nearFooterLines), below: body.upperBound)
+                .filter { DiagnosisBytes.hasText(base[$0..<body.upperBound]) }
             guard let lowest = cuts.min() else { return nil }
             let qp = leaf.transferEncoding == .quotedPrintable
             return DiagnosisCandidateGroup(prefix: 0..<lowest, candidates: cuts.map { cut in
@@ -78,7 +79,8 @@ extension DiagnosisCandidates {
             guard let tag = DiagnosisBytes.lastOccurrence(ofCaseInsensitive: "</body", in: base, range: leaf.bodyRange)
             else { return nil }
             let all = htmlInsertionStarts(leaf, before: tag, limit: near ? Self.nearInsertionStarts : options.maxFooterLines)
-            let starts = near ? all : Array(all.dropFirst(Self.nearInsertionStarts))
+            let starts = (near ? all : Array(all.dropFirst(Self.nearInsertionStarts)))
+                .filter { DiagnosisBytes.hasText(base[$0..<tag]) }
             guard let lowest = starts.min() else { return nil }
             let qp = leaf.transferEncoding == .quotedPrintable
             return DiagnosisCandidateGroup(prefix: 0..<lowest, candidates: starts.map { start in
@@ -120,6 +122,7 @@ extension DiagnosisCandidates {
                     : DiagnosisBytes.decodedCuts(in: text, limit: options.maxFooterLines).filter { !nearCuts.contains($0) }
                 removals = cuts.map { $0..<text.count }
             }
+            removals = removals.filter { DiagnosisBytes.hasText(text[$0]) }
             guard !removals.isEmpty else { continue }
             out.append(DiagnosisCandidateGroup(prefix: 0..<body.lowerBound, candidates: removals.map { removal in
                 let kept = Array(text[..<removal.lowerBound]) + text[removal.upperBound...]
@@ -150,15 +153,16 @@ extension DiagnosisCandidates {
                 }
                 cuts += lineCuts(atLineEnds: DiagnosisBytes.lineEnds(in: base, range: epilogue, limit: Self.nearFooterLines),
                              below: epilogue.upperBound)
+                cuts = cuts.filter { DiagnosisBytes.hasText(base[$0..<epilogue.upperBound]) }
                 let lowest = cuts.min() ?? epilogue.lowerBound
-                out.append(DiagnosisCandidateGroup(prefix: 0..<lowest, candidates: cuts.map { cut in
+                if !cuts.isEmpty { out.append(DiagnosisCandidateGroup(prefix: 0..<lowest, candidates: cuts.map { cut in
                     DiagnosisCandidate(
                         cause: .textAppended,
                         detail: "text was added after the close delimiter of the \(name)\(where_(node)), in its epilogue",
                         mediaType: "the epilogue of \(name)",
                         footer: DiagnosisBytes.firstLine(base[cut..<epilogue.upperBound], qp: false),
                         pieces: DiagnosisBytes.pieces(from: lowest, total: total, removals: [cut..<epilogue.upperBound]))
-                }))
+                })) }
             }
             let preamble = multipart.preambleRange
             if !preamble.isEmpty {
@@ -170,15 +174,16 @@ extension DiagnosisCandidates {
                 if preamble.upperBound + 2 <= total, base[preamble.upperBound] == 0x0D {
                     removals.append(preamble.lowerBound..<(preamble.upperBound + 2))
                 }
+                removals = removals.filter { DiagnosisBytes.hasText(base[$0]) }
                 let lowest = removals.map(\.lowerBound).min() ?? preamble.lowerBound
-                out.append(DiagnosisCandidateGroup(prefix: 0..<lowest, candidates: removals.map { removal in
+                if !removals.isEmpty { out.append(DiagnosisCandidateGroup(prefix: 0..<lowest, candidates: removals.map { removal in
                     DiagnosisCandidate(
                         cause: .textAppended,
                         detail: "text was added to the preamble of the \(name)\(where_(node))",
                         mediaType: "the preamble of \(name)",
                         footer: DiagnosisBytes.firstLine(base[removal], qp: false),
                         pieces: DiagnosisBytes.pieces(from: lowest, total: total, removals: [removal]))
-                }))
+                })) }
             }
         }
         return out
@@ -227,6 +232,12 @@ extension DiagnosisCandidates {
 }
 
 extension DiagnosisBytes {
+    /// Whether `bytes` hold more than white space and line ends: added text without any is a
+    /// blank line (`blankLineBeforeBoundary`), not a footer.
+    static func hasText<C: Collection>(_ bytes: C) -> Bool where C.Element == UInt8 {
+        bytes.contains { $0 != 0x20 && $0 != 0x09 && $0 != 0x0D && $0 != 0x0A }
+    }
+
     /// Offsets in `bytes` where an insertion before `end` may have started, nearest first: each
     /// tag start and line end within 8 KB.
     static func insertionStarts(in bytes: [UInt8], from lower: Int, before end: Int, limit: Int) -> [Int] {
