@@ -55,6 +55,20 @@ struct DiagnosisMatrixTests {
         #expect(failures.isEmpty, "\(failures.count) of \(Self.cases.count) not confirmed:\n\(listed)")
     }
 
+    /// A tool that decoded a base64 text part, appended its footer and encoded it again at its
+    /// own line length (76) where the signer used 72.
+    @Test func base64FooterEncodedAgainAtAnotherLineLength() throws {
+        let text = Array(DiagnosisMatrix.text(.eightBit).utf8)
+        let entity = "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+            + String(decoding: Base64Lines.encode(text, lineLength: 72), as: UTF8.self) + "\r\n"
+        let message = try Breakage.editSigned(try Breakage.signed(entity)) { part in
+            let split = part.range(of: "\r\n\r\n")!
+            let footered = text + Array(DiagnosisMatrix.footer.utf8)
+            return String(part[..<split.upperBound]) + String(decoding: Base64Lines.encode(footered, lineLength: 76), as: UTF8.self) + "\r\n"
+        }
+        try DiagnosisTests.expectConfirmed(message, .textAppended, footer: "Example Corp, Sample Street 1")
+    }
+
     /// Random corruption of the same seeds is never confirmed.
     @Test func randomCorruptionIsNeverConfirmed() throws {
         let verifier = try Breakage.verifier()

@@ -123,8 +123,16 @@ extension DiagnosisCandidates {
                 removals = cuts.map { $0..<text.count }
             }
             removals = removals.filter { DiagnosisBytes.hasText(text[$0]) }
-            guard !removals.isEmpty else { continue }
-            out.append(DiagnosisCandidateGroup(prefix: 0..<body.lowerBound, candidates: removals.map { removal in
+            // The far tier also tries the nearest cuts at the other common line lengths: a tool
+            // that encoded the part again may have used its own.
+            var widths = removals.map { ($0, width) }
+            if !near, let nearest = (html ? nil : DiagnosisBytes.decodedCuts(in: text, limit: Self.nearFooterLines)) {
+                for other in [76, 72, 64] where other != width {
+                    widths += nearest.filter { DiagnosisBytes.hasText(text[$0...]) }.map { ($0..<text.count, other) }
+                }
+            }
+            guard !widths.isEmpty else { continue }
+            out.append(DiagnosisCandidateGroup(prefix: 0..<body.lowerBound, candidates: widths.map { removal, width in
                 let kept = Array(text[..<removal.lowerBound]) + text[removal.upperBound...]
                 return DiagnosisCandidate(
                     cause: html ? .htmlInserted : .textAppended,
