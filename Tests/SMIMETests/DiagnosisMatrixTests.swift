@@ -69,6 +69,20 @@ struct DiagnosisMatrixTests {
         try DiagnosisTests.expectConfirmed(message, .textAppended, footer: "Example Corp, Sample Street 1")
     }
 
+    /// format=flowed text whose soft line breaks lost their spaces (a gateway stripping trailing
+    /// white space), inside a multipart/alternative.
+    @Test func flowedSoftBreaksStripped() throws {
+        // Soft breaks where Thunderbird wraps (about 72 columns); the short lines are hard breaks.
+        let flowed = "Hallo Bob,\r\n\r\nthe figures for March are below, and the long paragraph goes on over \r\n"
+            + "several lines as Thunderbird wraps it at seventy-two characters, with a \r\nspace before each soft break.\r\n"
+            + "\r\nShort line\r\nanother\r\n\r\n-- \r\nAlice\r\n"
+        let entity = "Content-Type: multipart/alternative; boundary=\"a\"\r\n\r\n--a\r\n"
+            + "Content-Type: text/plain; charset=us-ascii; format=flowed\r\n\r\n" + flowed
+            + "--a\r\nContent-Type: text/html\r\n\r\n<p>Hallo</p>\r\n--a--\r\n"
+        let message = try Breakage.editSigned(try Breakage.signed(entity)) { $0.replacingOccurrences(of: " \r\n", with: "\r\n") }
+        try DiagnosisTests.expectConfirmed(message, .trailingWhitespaceStripped)
+    }
+
     /// Random corruption of the same seeds is never confirmed.
     @Test func randomCorruptionIsNeverConfirmed() throws {
         let verifier = try Breakage.verifier()

@@ -197,6 +197,58 @@ extension DiagnosisCandidates {
         return out
     }
 
+    /// format=flowed text (RFC 3676) whose soft line breaks (a space before the line end) were
+    /// stripped with the other trailing white space: the space is put back at the end of each
+    /// line that another line of the same paragraph follows (and on `--` separators), for all such
+    /// lines and for those of at least 40 or 60 bytes (hard breaks are usually short lines).
+    /// Tried only when no line of the part still ends with a space.
+    func flowedWhitespace() -> [DiagnosisCandidateGroup] {
+        var out: [DiagnosisCandidateGroup] = []
+        var budget = maxTransformBytes
+        for leaf in textLeaves("plain", base64: false)
+        where leaf.contentType.parameter("format")?.lowercased() == "flowed" && leaf.transferEncoding != .quotedPrintable {
+            let body = leaf.bodyRange
+            guard body.count <= budget else { continue }
+            budget -= body.count
+            var lines: [Range<Int>] = []
+            var start = body.lowerBound
+            var index = body.lowerBound
+            while index < body.upperBound {
+                if base[index] == 0x0D, index + 1 < body.upperBound, base[index + 1] == 0x0A {
+                    lines.append(start..<index)
+                    index += 2
+                    start = index
+                } else {
+                    index += 1
+                }
+            }
+            if start < body.upperBound { lines.append(start..<body.upperBound) }
+            guard lines.count >= 2, !lines.contains(where: { !$0.isEmpty && base[$0.upperBound - 1] == 0x20 }) else { continue }
+            func isSeparator(_ line: Range<Int>) -> Bool { line.count == 2 && base[line.lowerBound] == 0x2D && base[line.lowerBound + 1] == 0x2D }
+            func quoteDepth(_ line: Range<Int>) -> Int { base[line].prefix { $0 == 0x3E }.count }
+            var seen: Set<[Int]> = []
+            var candidates: [DiagnosisCandidate] = []
+            for threshold in [1, 40, 60] {
+                var positions: [Int] = []
+                for (i, line) in lines.enumerated() {
+                    if isSeparator(line) { positions.append(line.upperBound); continue }
+                    guard i + 1 < lines.count, line.count >= threshold else { continue }
+                    let next = lines[i + 1]
+                    if !next.isEmpty, !isSeparator(next), quoteDepth(next) == quoteDepth(line) { positions.append(line.upperBound) }
+                }
+                guard !positions.isEmpty, seen.insert(positions).inserted else { continue }
+                candidates.append(DiagnosisCandidate(
+                    cause: .trailingWhitespaceStripped,
+                    detail: "the trailing spaces of the soft line breaks of the format=flowed \(leaf.contentType.mediaType) "
+                        + "part\(where_(leaf)) were stripped (RFC 3676 §4.2; RFC 8551 §3.1.4)",
+                    mediaType: leaf.contentType.mediaType,
+                    pieces: DiagnosisBytes.pieces(from: body.lowerBound, total: total, insertions: positions.map { ($0, [0x20]) })))
+            }
+            if !candidates.isEmpty { out.append(DiagnosisCandidateGroup(prefix: 0..<body.lowerBound, candidates: candidates)) }
+        }
+        return out
+    }
+
     /// A blank line removed before (or added before) the boundaries inside the signed entity:
     /// all of them at once (a rebuilder does it everywhere), then each alone.
     func innerBlankLines() -> [DiagnosisCandidateGroup] {

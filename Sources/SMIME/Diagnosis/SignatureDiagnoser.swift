@@ -57,7 +57,8 @@ public struct SignatureDiagnoser: Sendable {
         // Footers are tried near the end of every text part first, far later; two causes at
         // once come after the single causes they build on.
         let generators: [() -> [DiagnosisCandidateGroup]] = [
-            candidates.lineEnds, candidates.blankLine, candidates.signatureSeparator, candidates.quotedPrintableDowngrade,
+            candidates.lineEnds, candidates.blankLine, candidates.signatureSeparator, candidates.flowedWhitespace,
+            candidates.quotedPrintableDowngrade,
             { candidates.textFooters(near: true) }, { candidates.base64TextFooters(near: true) },
             { candidates.htmlInsertions(near: true) }, candidates.textAndHTMLFooters,
             candidates.appendedParts, candidates.epiloguesAndPreambles,
