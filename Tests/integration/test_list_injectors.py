@@ -23,7 +23,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
-import socket
 import socketserver
 import subprocess
 import tempfile
@@ -41,7 +40,6 @@ from test_postfix_verify import ALICE, smime_result, the_result, verify_settings
 LIST_DOMAIN = "lists.test"
 FILTER_DOMAIN = "filter.test"
 LIST = f"demo@{LIST_DOMAIN}"
-MAILMAN_PYTHON = "/usr/bin/python3"
 FOOTER = "-- \nDemo list: demo@lists.test\nUnsubscribe: demo-leave@lists.test\n"
 DISCLAIMER = "Company disclaimer: this message may be confidential.\n"
 
