@@ -25,6 +25,8 @@ PACKAGES=(
     mimedefang
     # tools that break signatures, for the diagnosis tests (reformime is in maildrop)
     maildrop altermime
+    # a mailing list that re-posts signed mail with its footer (test_list_injectors.py)
+    mailman3
     # the Debian package, its lint, unit check and man pages; the Sendmail rig (m4, libwrap0)
     dpkg-dev binutils lintian mandoc man-db groff-base systemd m4 libwrap0
     # keys on a PKCS#11 token: SoftHSM2, OpenSSL's pkcs11 engine (libp11), pkcs11-tool

@@ -15,10 +15,12 @@ struct DiagnosisCandidates {
     let canonicalChecked: Bool
     /// Whole-content rewrites in Swift (QP decoding, scanning for `-- ` lines) above this size are skipped.
     let maxTransformBytes: Int
+    /// Bounds for parsing a reconstruction that another change is looked for in.
+    var limits = MIMELimits(maxDepth: 32, maxParts: 1_000)
 
     var total: Int { base.count }
 
-    private func single(_ candidate: DiagnosisCandidate) -> [DiagnosisCandidateGroup] {
+    func single(_ candidate: DiagnosisCandidate) -> [DiagnosisCandidateGroup] {
         [DiagnosisCandidateGroup(prefix: 0..<0, candidates: [candidate])]
     }
 
@@ -96,12 +98,12 @@ struct DiagnosisCandidates {
 
     // MARK: text and HTML footers
 
-    private var leaves: [MIMEEntity] {
+    var leaves: [MIMEEntity] {
         guard let entity else { return [] }
         return entity.allEntities.filter { if case .leaf = $0.content { return true } else { return false } }
     }
 
-    private func isEditableText(_ leaf: MIMEEntity, subtype: String) -> Bool {
+    func isEditableText(_ leaf: MIMEEntity, subtype: String) -> Bool {
         leaf.contentType.type == "text" && leaf.contentType.subtype == subtype
             && leaf.transferEncoding != .base64 && !leaf.bodyRange.isEmpty
     }
@@ -114,7 +116,7 @@ struct DiagnosisCandidates {
     }
 
     /// Cut points for text appended at the end of `leaf`: before and after each of the last line ends.
-    private func footerCuts(_ leaf: MIMEEntity, lines: Int) -> [Int] {
+    func footerCuts(_ leaf: MIMEEntity, lines: Int) -> [Int] {
         let body = leaf.bodyRange
         var cuts: [Int] = []
         for cr in DiagnosisBytes.lineEnds(in: base, range: body, limit: lines) {
@@ -124,36 +126,9 @@ struct DiagnosisCandidates {
         return cuts
     }
 
-    func textFooters() -> [DiagnosisCandidateGroup] {
-        plainLeaves.compactMap { leaf in
-            let body = leaf.bodyRange
-            let cuts = footerCuts(leaf, lines: options.maxFooterLines)
-            guard let lowest = cuts.min() else { return nil }
-            let candidates = cuts.map { cut in
-                DiagnosisCandidate(
-                    cause: .textAppended,
-                    detail: "text was appended to the \(leaf.contentType.mediaType) part (a footer or disclaimer)",
-                    mediaType: leaf.contentType.mediaType,
-                    footer: DiagnosisBytes.firstLine(base[cut..<body.upperBound], qp: leaf.transferEncoding == .quotedPrintable),
-                    pieces: DiagnosisBytes.pieces(from: lowest, total: total, removals: [cut..<body.upperBound]))
-            }
-            return DiagnosisCandidateGroup(prefix: 0..<lowest, candidates: candidates)
-        }
-    }
-
     /// Offsets where an insertion before `</body>` of `leaf` may have started, nearest first.
-    private func htmlInsertionStarts(_ leaf: MIMEEntity, before end: Int, limit: Int) -> [Int] {
-        var starts: [Int] = []
-        var index = end - 1
-        let floor = max(leaf.bodyRange.lowerBound, end - 8_192)
-        while index >= floor, starts.count < limit {
-            let byte = base[index]
-            if byte == 0x3C || byte == 0x0D || (byte == 0x0A && index + 1 < end && index > floor) {
-                starts.append(byte == 0x0A ? index + 1 : index)
-            }
-            index -= 1
-        }
-        return starts.filter { $0 < end }
+    func htmlInsertionStarts(_ leaf: MIMEEntity, before end: Int, limit: Int) -> [Int] {
+        DiagnosisBytes.insertionStarts(in: base, from: leaf.bodyRange.lowerBound, before: end, limit: limit)
     }
 
     private var htmlLeaf: (leaf: MIMEEntity, bodyTag: Int)? {
@@ -161,21 +136,6 @@ struct DiagnosisCandidates {
               let tag = DiagnosisBytes.lastOccurrence(ofCaseInsensitive: "</body", in: base, range: leaf.bodyRange)
         else { return nil }
         return (leaf, tag)
-    }
-
-    func htmlInsertions() -> [DiagnosisCandidateGroup] {
-        guard let (leaf, tag) = htmlLeaf else { return [] }
-        let starts = htmlInsertionStarts(leaf, before: tag, limit: options.maxFooterLines)
-        guard let lowest = starts.min() else { return [] }
-        let qp = leaf.transferEncoding == .quotedPrintable
-        return [DiagnosisCandidateGroup(prefix: 0..<lowest, candidates: starts.map { start in
-            DiagnosisCandidate(
-                cause: .htmlInserted,
-                detail: "HTML was inserted before </body> of the \(leaf.contentType.mediaType) part (a footer or disclaimer)",
-                mediaType: leaf.contentType.mediaType,
-                footer: DiagnosisBytes.firstLine(base[start..<tag], qp: qp, html: true),
-                pieces: DiagnosisBytes.pieces(from: lowest, total: total, removals: [start..<tag]))
-        })]
     }
 
     /// The same footer in the text/plain part and before `</body>` of the HTML part (altermime
@@ -210,26 +170,28 @@ struct DiagnosisCandidates {
 
     // MARK: structure
 
-    /// The last part (or the last two) of the signed multipart removed.
+    /// The last part (or the last two) of the signed multipart, or of a multipart inside it, removed.
     func appendedParts() -> [DiagnosisCandidateGroup] {
-        guard let entity, let multipart = entity.multipart, let close = multipart.closeDelimiterRange,
-              multipart.parts.count >= 2
-        else { return [] }
         var out: [DiagnosisCandidateGroup] = []
-        for removed in 1...min(2, multipart.parts.count - 1) {
-            let from = multipart.delimiterRanges[multipart.parts.count - removed].lowerBound
-            let part = multipart.parts[multipart.parts.count - removed]
-            let footer = part.contentType.isText
-                ? DiagnosisBytes.firstLine(part.decodedBody.prefix(4_096), qp: false, html: part.contentType.subtype == "html")
-                : part.disposition?.filename ?? part.contentType.mediaType
-            out.append(DiagnosisCandidateGroup(prefix: 0..<from, candidates: [DiagnosisCandidate(
-                cause: .partAppended,
-                detail: removed == 1
-                    ? "a \(part.contentType.mediaType) part was appended to the signed \(entity.contentType.mediaType)"
-                    : "two parts were appended to the signed \(entity.contentType.mediaType)",
-                mediaType: part.contentType.mediaType,
-                footer: footer,
-                pieces: [.base(close.lowerBound..<total)])]))
+        for node in multiparts {
+            guard let multipart = node.multipart, let close = multipart.closeDelimiterRange, multipart.parts.count >= 2
+            else { continue }
+            let inner = node.section.isEmpty ? "the signed" : "the inner"
+            for removed in 1...min(2, multipart.parts.count - 1) {
+                let from = multipart.delimiterRanges[multipart.parts.count - removed].lowerBound
+                let part = multipart.parts[multipart.parts.count - removed]
+                let footer = part.contentType.isText
+                    ? DiagnosisBytes.firstLine(part.decodedBody.prefix(4_096), qp: false, html: part.contentType.subtype == "html")
+                    : part.disposition?.filename ?? part.contentType.mediaType
+                out.append(DiagnosisCandidateGroup(prefix: 0..<from, candidates: [DiagnosisCandidate(
+                    cause: .partAppended,
+                    detail: removed == 1
+                        ? "a \(part.contentType.mediaType) part was appended to \(inner) \(node.contentType.mediaType)"
+                        : "two parts were appended to \(inner) \(node.contentType.mediaType)",
+                    mediaType: part.contentType.mediaType,
+                    footer: footer,
+                    pieces: [.base(close.lowerBound..<total)])]))
+            }
         }
         return out
     }
@@ -238,7 +200,7 @@ struct DiagnosisCandidates {
 
     /// The Content-Transfer-Encoding field value range and the whole field range (with its line
     /// end) of `entity`'s header, if the field occurs once.
-    private func field(_ name: String, in entity: MIMEEntity) -> (field: Range<Int>, value: Range<Int>)? {
+    func field(_ name: String, in entity: MIMEEntity) -> (field: Range<Int>, value: Range<Int>)? {
         let header = entity.headerRange
         guard !header.isEmpty else { return nil }
         let wanted = Array(name.lowercased().utf8) + [0x3A]
@@ -316,7 +278,7 @@ struct DiagnosisCandidates {
     }
 
     /// Removals sorted and merged (the marker field can sit next to the CTE field).
-    private func merge(_ ranges: [Range<Int>]) -> [Range<Int>] {
+    func merge(_ ranges: [Range<Int>]) -> [Range<Int>] {
         var out: [Range<Int>] = []
         for range in ranges.sorted(by: { $0.lowerBound < $1.lowerBound }) {
             if let last = out.last, range.lowerBound <= last.upperBound {
@@ -382,23 +344,37 @@ struct DiagnosisCandidates {
     /// The signed entity's own header fields unfolded, or folded at each `;` as common signers do.
     func headerFolding() -> [DiagnosisCandidateGroup] {
         guard let entity, !entity.headerRange.isEmpty else { return [] }
-        let header = entity.headerRange
+        return headerFolding(in: [entity.headerRange], whose: "the signed part")
+    }
+
+    /// The header fields of the parts inside the signed entity (at any depth), all at once.
+    func innerHeaderFolding() -> [DiagnosisCandidateGroup] {
+        guard let entity else { return [] }
+        let headers = entity.allEntities.dropFirst().map(\.headerRange).filter { !$0.isEmpty }.prefix(64)
+        return headers.isEmpty ? [] : headerFolding(in: Array(headers), whose: "the parts inside the signed part")
+    }
+
+    private func headerFolding(in headers: [Range<Int>], whose: String) -> [DiagnosisCandidateGroup] {
         var out: [DiagnosisCandidate] = []
-        // Unfold: CRLF followed by white space.
-        if let folds = DiagnosisBytes.occurrences(of: DiagnosisBytes.crlf, in: base, range: header, limit: 1_000) {
-            let inner = folds.filter { $0 + 2 < header.upperBound && (base[$0 + 2] == 0x20 || base[$0 + 2] == 0x09) }
+        var folds: [Int] = []
+        var followedBySpace: [Int] = []
+        for header in headers {
+            guard let found = DiagnosisBytes.occurrences(of: DiagnosisBytes.crlf, in: base, range: header, limit: 1_000),
+                  let semicolons = DiagnosisBytes.occurrences(of: [0x3B], in: base, range: header, limit: 64)
+            else { continue }
+            folds += found.filter { $0 + 2 < header.upperBound && (base[$0 + 2] == 0x20 || base[$0 + 2] == 0x09) }
+            followedBySpace += semicolons.filter { $0 + 1 < header.upperBound && (base[$0 + 1] == 0x20 || base[$0 + 1] == 0x09) }
+        }
+        do {
+            let inner = folds
             if !inner.isEmpty {
                 out.append(DiagnosisCandidate(
                     cause: .headersChanged(.refolded),
-                    detail: "the header fields of the signed part were folded in transit; unfolded they verify",
+                    detail: "the header fields of \(whose) were folded in transit; unfolded they verify",
                     pieces: DiagnosisBytes.pieces(from: 0, total: total, removals: inner.map { $0..<($0 + 2) })))
             }
         }
         // Fold after `;` in the Content-* fields (Outlook, Apple Mail fold Content-Type so).
-        guard let semicolons = DiagnosisBytes.occurrences(of: [0x3B], in: base, range: header, limit: 64) else {
-            return out.map { DiagnosisCandidateGroup(prefix: 0..<0, candidates: [$0]) }
-        }
-        let followedBySpace = semicolons.filter { $0 + 1 < header.upperBound && (base[$0 + 1] == 0x20 || base[$0 + 1] == 0x09) }
         if !followedBySpace.isEmpty {
             let variants: [(String, [Range<Int>], [(Int, [UInt8])])] = [
                 ("CRLF inserted before the white space after each ';'", [],
@@ -411,7 +387,7 @@ struct DiagnosisCandidates {
             for (how, removals, insertions) in variants {
                 out.append(DiagnosisCandidate(
                     cause: .headersChanged(.refolded),
-                    detail: "the header fields of the signed part were unfolded in transit (originally \(how))",
+                    detail: "the header fields of \(whose) were unfolded in transit (originally \(how))",
                     pieces: DiagnosisBytes.pieces(from: 0, total: total, removals: removals, insertions: insertions)))
             }
         }

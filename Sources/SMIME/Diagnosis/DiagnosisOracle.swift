@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import COpenSSL
+import MIME
 
 /// A piece of a candidate reconstruction: bytes of the received content, new bytes, or a range
 /// of the received content with CRLF turned into LF on the fly (so a 20 MB part is never copied).
@@ -15,6 +16,12 @@ enum DiagnosisPiece {
 struct DiagnosisCandidateGroup {
     var prefix: Range<Int>
     var candidates: [DiagnosisCandidate]
+    /// Hash everything with CRLF turned into LF (a signer that hashed LF line ends, combined with
+    /// another change); pieces start and end at line boundaries, so no CRLF is split.
+    var lf = false
+    /// The bytes the ranges point into, when not the received content (a reconstruction that a
+    /// second change is looked for in).
+    var base: [UInt8]? = nil
 }
 
 /// One reconstruction of the original signed bytes and what it would prove.
@@ -25,6 +32,9 @@ struct DiagnosisCandidate {
     var footer: String? = nil
     /// The bytes after the group's prefix.
     var pieces: [DiagnosisPiece]
+    /// A second cause undone by the same reconstruction, and the media type it was found in.
+    var second: DiagnosisCause? = nil
+    var secondMediaType: String? = nil
 }
 
 /// Why the oracle stopped.
@@ -123,13 +133,13 @@ final class DiagnosisOracle {
             guard let prefix = EVP_MD_CTX_new() else { return nil }
             defer { EVP_MD_CTX_free(prefix) }
             guard EVP_DigestInit_ex(prefix, target.md, nil) == 1 else { continue }
-            try update(prefix, .base(group.prefix), base: base)
+            try update(prefix, group.lf ? .lf(group.prefix) : .base(group.prefix), base: base)
             for (index, candidate) in group.candidates.enumerated() {
                 try checkBudget()
                 guard let ctx = EVP_MD_CTX_new() else { return nil }
                 defer { EVP_MD_CTX_free(ctx) }
                 guard EVP_MD_CTX_copy_ex(ctx, prefix) == 1 else { continue }
-                for piece in candidate.pieces { try update(ctx, piece, base: base) }
+                for piece in candidate.pieces { try update(ctx, group.lf ? Self.lf(piece) : piece, base: base) }
                 var out = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
                 var length: UInt32 = 0
                 guard EVP_DigestFinal_ex(ctx, &out, &length) == 1 else { continue }
@@ -139,6 +149,14 @@ final class DiagnosisOracle {
             }
         }
         return nil
+    }
+
+    /// The piece with CRLF turned into LF.
+    static func lf(_ piece: DiagnosisPiece) -> DiagnosisPiece {
+        switch piece {
+        case .base(let range), .lf(let range): return .lf(range)
+        case .bytes(let bytes): return .bytes(LineEnds.toLF(bytes))
+        }
     }
 
     /// Hashes one piece in slices of at most 1 MB, checking the time between slices.

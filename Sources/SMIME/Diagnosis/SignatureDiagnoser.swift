@@ -51,13 +51,23 @@ public struct SignatureDiagnoser: Sendable {
         let base = LineEnds.isCRLF(signedContent) ? signedContent : LineEnds.toCRLF(signedContent)
         let entity = try? MIMEParser.parse(message: base, limits: limits)
         let candidates = DiagnosisCandidates(raw: signedContent, base: base, entity: entity, options: options,
-                                             canonicalChecked: canonicalChecked, maxTransformBytes: maxTransformBytes)
+                                             canonicalChecked: canonicalChecked, maxTransformBytes: maxTransformBytes,
+                                             limits: limits)
         // Cheap and common first; each generator runs only when the ones before found nothing.
+        // Footers are tried near the end of every text part first, far later; two causes at
+        // once come after the single causes they build on.
         let generators: [() -> [DiagnosisCandidateGroup]] = [
-            candidates.lineEnds, candidates.blankLine, candidates.signatureSeparator,
-            candidates.textFooters, candidates.htmlInsertions, candidates.textAndHTMLFooters,
-            candidates.appendedParts, candidates.quotedPrintableDowngrade, candidates.base64Rewrap,
-            candidates.quotedPrintableReencode, candidates.headerFolding, candidates.fromEscaping,
+            candidates.lineEnds, candidates.blankLine, candidates.signatureSeparator, candidates.flowedWhitespace,
+            candidates.quotedPrintableDowngrade,
+            { candidates.textFooters(near: true) }, { candidates.base64TextFooters(near: true) },
+            { candidates.htmlInsertions(near: true) }, candidates.textAndHTMLFooters,
+            candidates.appendedParts, candidates.epiloguesAndPreambles,
+            candidates.whitespacePairs, candidates.eightBitPairs,
+            candidates.base64Rewrap, candidates.quotedPrintableReencode, candidates.headerFolding,
+            candidates.innerHeaderFolding, candidates.fromEscaping, candidates.innerBlankLines,
+            { candidates.textFooters(near: false) }, { candidates.base64TextFooters(near: false) },
+            { candidates.htmlInsertions(near: false) },
+            candidates.lineEndPairs,
         ]
         var stopped: String?
         var tried = 0
@@ -70,12 +80,13 @@ public struct SignatureDiagnoser: Sendable {
             }
             for group in generate() {
                 do {
-                    if let index = try oracle.firstMatch(in: group, base: base) {
+                    if let index = try oracle.firstMatch(in: group, base: group.base ?? base) {
                         let found = group.candidates[index]
                         return SignatureDiagnosis(cause: found.cause, confidence: .confirmed,
                                                   detail: found.detail + " (a reconstruction matches the signed digest)",
                                                   footer: found.footer, mediaType: found.mediaType,
-                                                  digestComputations: oracle.computations)
+                                                  digestComputations: oracle.computations,
+                                                  also: found.second, secondMediaType: found.secondMediaType)
                     }
                     tried += group.candidates.count
                 } catch {

@@ -15,8 +15,13 @@ public struct SignatureDiagnosis: Sendable, Equatable, CustomStringConvertible {
         case unknown
     }
 
-    /// The cause.
+    /// The cause (the first of `causes`).
     public var cause: DiagnosisCause
+    /// Every cause the confirmed reconstruction undid: one, or two when two intermediaries (or
+    /// one tool doing two things) changed the content, in the order they are named.
+    public var causes: [DiagnosisCause]
+    /// The media type of the part the second cause was found in, or nil.
+    public var secondMediaType: String?
     /// How sure.
     public var confidence: Confidence
     /// What was found, in plain words (longer than `description`; for logs and `diagnose`).
@@ -30,8 +35,11 @@ public struct SignatureDiagnosis: Sendable, Equatable, CustomStringConvertible {
     public var digestComputations: Int
 
     public init(cause: DiagnosisCause, confidence: Confidence, detail: String, footer: String? = nil,
-                mediaType: String? = nil, digestComputations: Int = 0) {
+                mediaType: String? = nil, digestComputations: Int = 0,
+                also second: DiagnosisCause? = nil, secondMediaType: String? = nil) {
         self.cause = cause
+        self.causes = second.map { [cause, $0] } ?? [cause]
+        self.secondMediaType = secondMediaType
         self.confidence = confidence
         self.detail = detail
         self.footer = footer
@@ -39,11 +47,13 @@ public struct SignatureDiagnosis: Sendable, Equatable, CustomStringConvertible {
         self.digestComputations = digestComputations
     }
 
-    /// One short line: "footer appended to text/plain part (confirmed)", "cause unknown".
+    /// One short line: "footer appended to text/plain part (confirmed)", "cause unknown";
+    /// two causes are joined with "and".
     public var description: String {
-        confidence == .unknown && cause == .unknown
-            ? "cause unknown"
-            : "\(cause.summary(mediaType: mediaType)) (\(confidence.rawValue))"
+        guard !(confidence == .unknown && cause == .unknown) else { return "cause unknown" }
+        var text = cause.summary(mediaType: mediaType)
+        if causes.count > 1 { text += " and " + causes[1].summary(mediaType: secondMediaType) }
+        return "\(text) (\(confidence.rawValue))"
     }
 }
 
@@ -120,6 +130,7 @@ public enum DiagnosisCause: Sendable, Equatable {
         case .transferEncodingChanged(.base64Rewrapped): return "base64 re-wrapped at another line length"
         case .textAppended:
             let media = mediaType ?? "text"
+            if media.hasPrefix("the ") { return "text added to \(media)" }
             return "footer appended to \(media) part" + (media.contains(" and ") ? "s" : "")
         case .htmlInserted: return "HTML inserted before </body> of \(mediaType ?? "text/html") part"
         case .partAppended: return "part appended to the signed multipart"

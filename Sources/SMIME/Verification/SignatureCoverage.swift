@@ -77,8 +77,10 @@ public struct PartialSignature: Sendable, Equatable {
     static func firstLine(of entity: MIMEEntity) -> String? {
         guard entity.contentType.mediaType.hasPrefix("text/"), case .leaf = entity.content else { return nil }
         let text = String(decoding: entity.decodedBody.prefix(4_096), as: UTF8.self)
-        guard let line = text.split(whereSeparator: \.isNewline)
-            .first(where: { !$0.allSatisfy { $0 == " " || $0 == "\t" } }) else { return nil }
+        // A separator ("-- " before a list footer, "____") says nothing: the first line with words does.
+        let lines = text.split(whereSeparator: \.isNewline)
+        guard let line = lines.first(where: { $0.contains { $0.isLetter || $0.isNumber } })
+            ?? lines.first(where: { !$0.allSatisfy { $0 == " " || $0 == "\t" } }) else { return nil }
         let trimmed = line.trimmingCharacters(in: .whitespaces)
         return trimmed.count > 72 ? String(trimmed.prefix(72)) + "..." : trimmed
     }
