@@ -1,27 +1,56 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
 
-/// Base64 (RFC 2045 §6.8) in lines, using Foundation's codec.
+/// Base64 (RFC 2045 §6.8) in lines.
 public enum Base64Lines {
     /// Encodes `bytes` as base64 lines of `lineLength` characters (clamped to 4...996) joined by CRLF,
     /// with no line end after the last line.
     public static func encode<C: Collection>(_ bytes: C, lineLength: Int = 76) -> [UInt8] where C.Element == UInt8 {
         let length = min(max(lineLength, 4), 996)
-        if length == 76 {
-            return [UInt8](Data(bytes).base64EncodedData(options: [.lineLength76Characters,
-                                                                   .endLineWithCarriageReturn,
-                                                                   .endLineWithLineFeed]))
+        return bytes.withByteBuffer { encode(buffer: $0, lineLength: length) }
+    }
+
+    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+
+    /// One pass with a table into a buffer of the final size (Foundation's Data round trip
+    /// and its line options cost several copies per signature).
+    private static func encode(buffer: UnsafeBufferPointer<UInt8>, lineLength: Int) -> [UInt8] {
+        let flatCount = (buffer.count + 2) / 3 * 4
+        let lines = flatCount == 0 ? 0 : (flatCount + lineLength - 1) / lineLength
+        let total = flatCount + max(0, lines - 1) * 2
+        return [UInt8](unsafeUninitializedCapacity: total) { out, initialised in
+            alphabet.withUnsafeBufferPointer { table in
+                var o = 0
+                var column = 0
+                func put(_ c: UInt8) {
+                    if column == lineLength {
+                        out[o] = 0x0D; out[o + 1] = 0x0A; o += 2
+                        column = 0
+                    }
+                    out[o] = c
+                    o += 1
+                    column += 1
+                }
+                var i = 0
+                while i + 3 <= buffer.count {
+                    let v = UInt32(buffer[i]) << 16 | UInt32(buffer[i + 1]) << 8 | UInt32(buffer[i + 2])
+                    put(table[Int(v >> 18)]); put(table[Int(v >> 12 & 63)])
+                    put(table[Int(v >> 6 & 63)]); put(table[Int(v & 63)])
+                    i += 3
+                }
+                switch buffer.count - i {
+                case 1:
+                    let v = UInt32(buffer[i]) << 16
+                    put(table[Int(v >> 18)]); put(table[Int(v >> 12 & 63)]); put(0x3D); put(0x3D)
+                case 2:
+                    let v = UInt32(buffer[i]) << 16 | UInt32(buffer[i + 1]) << 8
+                    put(table[Int(v >> 18)]); put(table[Int(v >> 12 & 63)]); put(table[Int(v >> 6 & 63)]); put(0x3D)
+                default:
+                    break
+                }
+                initialised = o
+            }
         }
-        let flat = [UInt8](Data(bytes).base64EncodedData())
-        var out = [UInt8]()
-        out.reserveCapacity(flat.count + flat.count / length * 2)
-        var i = 0
-        while i < flat.count {
-            if i > 0 { out.append(contentsOf: Byte.crlf) }
-            out.append(contentsOf: flat[i..<min(i + length, flat.count)])
-            i += length
-        }
-        return out
     }
 
     /// The result of a tolerant decode.
