@@ -18,35 +18,42 @@ public enum Base64Lines {
         let flatCount = (buffer.count + 2) / 3 * 4
         let lines = flatCount == 0 ? 0 : (flatCount + lineLength - 1) / lineLength
         let total = flatCount + max(0, lines - 1) * 2
-        return [UInt8](unsafeUninitializedCapacity: total) { out, initialised in
+        let flat = [UInt8](unsafeUninitializedCapacity: flatCount) { out, initialised in
             alphabet.withUnsafeBufferPointer { table in
                 var o = 0
-                var column = 0
-                func put(_ c: UInt8) {
-                    if column == lineLength {
-                        out[o] = 0x0D; out[o + 1] = 0x0A; o += 2
-                        column = 0
-                    }
-                    out[o] = c
-                    o += 1
-                    column += 1
-                }
                 var i = 0
                 while i + 3 <= buffer.count {
-                    let v = UInt32(buffer[i]) << 16 | UInt32(buffer[i + 1]) << 8 | UInt32(buffer[i + 2])
-                    put(table[Int(v >> 18)]); put(table[Int(v >> 12 & 63)])
-                    put(table[Int(v >> 6 & 63)]); put(table[Int(v & 63)])
+                    let v = Int(buffer[i]) << 16 | Int(buffer[i + 1]) << 8 | Int(buffer[i + 2])
+                    out[o] = table[v >> 18]
+                    out[o + 1] = table[v >> 12 & 63]
+                    out[o + 2] = table[v >> 6 & 63]
+                    out[o + 3] = table[v & 63]
+                    o += 4
                     i += 3
                 }
-                switch buffer.count - i {
-                case 1:
-                    let v = UInt32(buffer[i]) << 16
-                    put(table[Int(v >> 18)]); put(table[Int(v >> 12 & 63)]); put(0x3D); put(0x3D)
-                case 2:
-                    let v = UInt32(buffer[i]) << 16 | UInt32(buffer[i + 1]) << 8
-                    put(table[Int(v >> 18)]); put(table[Int(v >> 12 & 63)]); put(table[Int(v >> 6 & 63)]); put(0x3D)
-                default:
-                    break
+                let rest = buffer.count - i
+                if rest > 0 {
+                    let v = Int(buffer[i]) << 16 | (rest == 2 ? Int(buffer[i + 1]) << 8 : 0)
+                    out[o] = table[v >> 18]
+                    out[o + 1] = table[v >> 12 & 63]
+                    out[o + 2] = rest == 2 ? table[v >> 6 & 63] : 0x3D
+                    out[o + 3] = 0x3D
+                    o += 4
+                }
+                initialised = o
+            }
+        }
+        if lines <= 1 { return flat }
+        return [UInt8](unsafeUninitializedCapacity: total) { out, initialised in
+            flat.withUnsafeBufferPointer { source in
+                var o = 0
+                var i = 0
+                while i < flatCount {
+                    if i > 0 { out[o] = 0x0D; out[o + 1] = 0x0A; o += 2 }
+                    let n = min(lineLength, flatCount - i)
+                    UnsafeMutableRawPointer(out.baseAddress! + o).copyMemory(from: source.baseAddress! + i, byteCount: n)
+                    o += n
+                    i += n
                 }
                 initialised = o
             }

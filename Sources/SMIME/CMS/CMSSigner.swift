@@ -63,17 +63,21 @@ public enum CMSSigner {
         // encoded once (building it looks up a dozen algorithms by name and fails on the GOST
         // ones, raising and clearing errors, on every call). Signed attributes are a DER SET OF,
         // sorted when encoded, so adding it after the signer gives the same bytes.
+        // Likewise the ESS signingCertificateV2 (CMS_CADES), made once per identity and digest.
         let capabilities = Self.standardCapabilities
-        let signerFlags = flags | UInt32(CMS_CADES) | (capabilities.isEmpty ? 0 : UInt32(CMS_NOSMIMECAP))
+        let signingCertificate = identity.essSigningCertificateV2[digest] ?? []
+        var signerFlags = flags
+        signerFlags |= capabilities.isEmpty ? 0 : UInt32(CMS_NOSMIMECAP)
+        signerFlags |= signingCertificate.isEmpty ? UInt32(CMS_CADES) : 0
         guard let signer = CMS_add1_signer(cms, identity.certificate, privateKey, md, signerFlags) else {
             throw failure("cannot add the signer \(identity.name)")
         }
-        if !capabilities.isEmpty {
-            let added = capabilities.withUnsafeBytes { der in
-                CMS_signed_add1_attr_by_NID(signer, NID_SMIMECapabilities, V_ASN1_SEQUENCE, der.baseAddress,
-                                            Int32(der.count))
+        for (nid, der) in [(NID_SMIMECapabilities, capabilities), (NID_id_smime_aa_signingCertificateV2, signingCertificate)]
+        where !der.isEmpty {
+            let added = der.withUnsafeBytes { bytes in
+                CMS_signed_add1_attr_by_NID(signer, nid, V_ASN1_SEQUENCE, bytes.baseAddress, Int32(bytes.count))
             }
-            guard added == 1 else { throw failure("cannot add the SMIMECapabilities attribute") }
+            guard added == 1 else { throw failure("cannot add a signed attribute to the signature") }
         }
         guard let bio = CMS_dataInit(cms, nil) else { throw failure("cannot start the content of the SignedData") }
         defer { BIO_free_all(bio) }
