@@ -917,7 +917,10 @@ def write_document(b: Bench, speed: dict, e2e: list[dict], micro: str, started: 
              ".build/release/milter-load --socket inet:8891@127.0.0.1 --mode sign-ecdsa --concurrency 8 \\\n"
              "    --size 2K --seconds 5 --milter-pid $! --csv out.csv\n"
              ".build/release/milter-load --serve-accept-all inet:8892@127.0.0.1 &   # the ceiling\n"
-             "(cd Benchmarks && swift package benchmark)\n```\n")
+             "(cd Benchmarks && swift package benchmark)\n```\n\n"
+             "Instructions per message, which repeat on a loaded machine (valgrind's callgrind under milter-load): "
+             "`python3 scripts/callgrind_milter.py --mode sign-ecdsa --mode sign-rsa`; method and findings in "
+             "[profiling.md](profiling.md).\n")
     out.write_text("\n".join(L))
     log(f"wrote {out}, {csv_out}, {e2e_out}, {svg_out}")
 
