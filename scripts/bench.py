@@ -41,6 +41,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 sys.path.insert(0, str(REPO / "Tests" / "integration"))
 import bench_chart  # noqa: E402
+import bench_per_core  # noqa: E402  (figures per core)
 import rig as rigmod  # noqa: E402  (the private-Postfix rig and its process helpers)
 
 PKI_SCRIPT = REPO / "Tests" / "fixtures" / "make_test_pki.py"
@@ -898,6 +899,7 @@ def write_document(b: Bench, speed: dict, e2e: list[dict], micro: str, started: 
                  "reported by its median.\n")
     else:
         L.append("Not run (see notes).\n")
+    L += bench_per_core.section(b, cpu_per_message_us)
     L.append("## Micro-benchmarks (Benchmarks/, ordo-one/benchmark)\n")
     L.append(micro + "\n" if micro else "Not run.\n")
     L.append("In-process, one thread, no milter protocol: `SignableEntity.make` is the MIME parse and 7-bit "
@@ -950,6 +952,8 @@ def main() -> int:
         unix.start()
         log(f"smime-milter Mode {inet.mode}: matrix")
         b.milter_matrix(inet, unix)
+        log("figures per core")
+        bench_per_core.run(b, inet)
         unix.stop()
         log("profile")
         b.profile(inet)
