@@ -8,7 +8,7 @@ throughput figures would be noise. Starts the private Postfix rig (Tests/integra
 the milter on inet, captures the milter port with tcpdump (capture filter on that port only),
 sends N one-message SMTP sessions with smtp-source, then prints the largest gaps inside each milter
 connection (which side waited for which packet) and one connection packet by packet.
-Needs root (private Postfix, tcpdump). Usage:
+Needs root (private Postfix) and tcpdump (Debian package tcpdump). Usage:
     SMIME_MILTER_BIN=.build/release/smime-milter python3 scripts/milter_packet_gaps.py [N]
 """
 from __future__ import annotations
