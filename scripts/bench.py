@@ -41,6 +41,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 sys.path.insert(0, str(REPO / "Tests" / "integration"))
 import bench_chart  # noqa: E402
+import bench_per_core  # noqa: E402  (figures per core)
 import rig as rigmod  # noqa: E402  (the private-Postfix rig and its process helpers)
 
 PKI_SCRIPT = REPO / "Tests" / "fixtures" / "make_test_pki.py"
@@ -898,6 +899,7 @@ def write_document(b: Bench, speed: dict, e2e: list[dict], micro: str, started: 
                  "reported by its median.\n")
     else:
         L.append("Not run (see notes).\n")
+    L += bench_per_core.section(b, cpu_per_message_us)
     L.append("## Micro-benchmarks (Benchmarks/, ordo-one/benchmark)\n")
     L.append(micro + "\n" if micro else "Not run.\n")
     L.append("In-process, one thread, no milter protocol: `SignableEntity.make` is the MIME parse and 7-bit "
@@ -917,7 +919,10 @@ def write_document(b: Bench, speed: dict, e2e: list[dict], micro: str, started: 
              ".build/release/milter-load --socket inet:8891@127.0.0.1 --mode sign-ecdsa --concurrency 8 \\\n"
              "    --size 2K --seconds 5 --milter-pid $! --csv out.csv\n"
              ".build/release/milter-load --serve-accept-all inet:8892@127.0.0.1 &   # the ceiling\n"
-             "(cd Benchmarks && swift package benchmark)\n```\n")
+             "(cd Benchmarks && swift package benchmark)\n```\n\n"
+             "Instructions per message, which repeat on a loaded machine (valgrind's callgrind under milter-load): "
+             "`python3 scripts/callgrind_milter.py --mode sign-ecdsa --mode sign-rsa`; method and findings in "
+             "[profiling.md](profiling.md).\n")
     out.write_text("\n".join(L))
     log(f"wrote {out}, {csv_out}, {e2e_out}, {svg_out}")
 
@@ -947,6 +952,8 @@ def main() -> int:
         unix.start()
         log(f"smime-milter Mode {inet.mode}: matrix")
         b.milter_matrix(inet, unix)
+        log("figures per core")
+        bench_per_core.run(b, inet)
         unix.stop()
         log("profile")
         b.profile(inet)

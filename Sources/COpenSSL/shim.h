@@ -11,6 +11,7 @@
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
 #include <openssl/bn.h>
+#include <openssl/ess.h>
 #include <openssl/cms.h>
 #include <openssl/crypto.h>
 #include <openssl/ec.h>
@@ -63,6 +64,24 @@ static inline const ASN1_STRING *smime_general_name_smtputf8(GENERAL_NAME *gen) 
 
 static inline long smime_BIO_get_mem_data(BIO *b, char **pp) { return BIO_get_mem_data(b, pp); }
 static inline void smime_OPENSSL_free(void *p) { OPENSSL_free(p); }
+/* The DER of OpenSSL's default SMIMECapabilities (what CMS_add1_signer adds without
+   CMS_NOSMIMECAP), allocated into *out; the length, or 0. */
+static inline int smime_standard_smimecap_der(unsigned char **out) {
+    STACK_OF(X509_ALGOR) *smcap = NULL;
+    int len = 0;
+    if (CMS_add_standard_smimecap(&smcap)) len = i2d_X509_ALGORS(smcap, out);
+    sk_X509_ALGOR_pop_free(smcap, X509_ALGOR_free);
+    return len > 0 ? len : 0;
+}
+/* The DER of the ESS signingCertificateV2 attribute value that CMS_add1_signer adds with
+   CMS_CADES for `cert` and digest `md` (certificate hash and issuer/serial), into *out. */
+static inline int smime_ess_signing_cert_v2_der(const EVP_MD *md, X509 *cert, unsigned char **out) {
+    ESS_SIGNING_CERT_V2 *sc = OSSL_ESS_signing_cert_v2_new_init(md, cert, NULL, 1);
+    int len = 0;
+    if (sc != NULL) len = i2d_ESS_SIGNING_CERT_V2(sc, out);
+    ESS_SIGNING_CERT_V2_free(sc);
+    return len > 0 ? len : 0;
+}
 
 /// RFC 2253 one-line names with UTF-8 kept as UTF-8 (like `-nameopt RFC2253,-esc_msb`).
 static inline unsigned long smime_name_flags_rfc2253_utf8(void) {

@@ -1,27 +1,63 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
 
-/// Base64 (RFC 2045 §6.8) in lines, using Foundation's codec.
+/// Base64 (RFC 2045 §6.8) in lines.
 public enum Base64Lines {
     /// Encodes `bytes` as base64 lines of `lineLength` characters (clamped to 4...996) joined by CRLF,
     /// with no line end after the last line.
     public static func encode<C: Collection>(_ bytes: C, lineLength: Int = 76) -> [UInt8] where C.Element == UInt8 {
         let length = min(max(lineLength, 4), 996)
-        if length == 76 {
-            return [UInt8](Data(bytes).base64EncodedData(options: [.lineLength76Characters,
-                                                                   .endLineWithCarriageReturn,
-                                                                   .endLineWithLineFeed]))
+        return bytes.withByteBuffer { encode(buffer: $0, lineLength: length) }
+    }
+
+    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+
+    /// One pass with a table into a buffer of the final size (Foundation's Data round trip
+    /// and its line options cost several copies per signature).
+    private static func encode(buffer: UnsafeBufferPointer<UInt8>, lineLength: Int) -> [UInt8] {
+        let flatCount = (buffer.count + 2) / 3 * 4
+        let lines = flatCount == 0 ? 0 : (flatCount + lineLength - 1) / lineLength
+        let total = flatCount + max(0, lines - 1) * 2
+        let flat = [UInt8](unsafeUninitializedCapacity: flatCount) { out, initialised in
+            alphabet.withUnsafeBufferPointer { table in
+                var o = 0
+                var i = 0
+                while i + 3 <= buffer.count {
+                    let v = Int(buffer[i]) << 16 | Int(buffer[i + 1]) << 8 | Int(buffer[i + 2])
+                    out[o] = table[v >> 18]
+                    out[o + 1] = table[v >> 12 & 63]
+                    out[o + 2] = table[v >> 6 & 63]
+                    out[o + 3] = table[v & 63]
+                    o += 4
+                    i += 3
+                }
+                let rest = buffer.count - i
+                if rest > 0 {
+                    let v = Int(buffer[i]) << 16 | (rest == 2 ? Int(buffer[i + 1]) << 8 : 0)
+                    out[o] = table[v >> 18]
+                    out[o + 1] = table[v >> 12 & 63]
+                    out[o + 2] = rest == 2 ? table[v >> 6 & 63] : 0x3D
+                    out[o + 3] = 0x3D
+                    o += 4
+                }
+                initialised = o
+            }
         }
-        let flat = [UInt8](Data(bytes).base64EncodedData())
-        var out = [UInt8]()
-        out.reserveCapacity(flat.count + flat.count / length * 2)
-        var i = 0
-        while i < flat.count {
-            if i > 0 { out.append(contentsOf: Byte.crlf) }
-            out.append(contentsOf: flat[i..<min(i + length, flat.count)])
-            i += length
+        if lines <= 1 { return flat }
+        return [UInt8](unsafeUninitializedCapacity: total) { out, initialised in
+            flat.withUnsafeBufferPointer { source in
+                var o = 0
+                var i = 0
+                while i < flatCount {
+                    if i > 0 { out[o] = 0x0D; out[o + 1] = 0x0A; o += 2 }
+                    let n = min(lineLength, flatCount - i)
+                    UnsafeMutableRawPointer(out.baseAddress! + o).copyMemory(from: source.baseAddress! + i, byteCount: n)
+                    o += n
+                    i += n
+                }
+                initialised = o
+            }
         }
-        return out
     }
 
     /// The result of a tolerant decode.

@@ -47,7 +47,28 @@ public struct HeaderField: Sendable, Equatable, CustomStringConvertible {
 
     /// Case-insensitive comparison of the field name (RFC 5322 §1.2.2).
     public func hasName(_ other: String) -> Bool {
-        name.lowercased() == other.lowercased()
+        HeaderField.namesEqual(name, other)
+    }
+
+    /// Whether two field names are equal ignoring case: byte by byte for ASCII names (no
+    /// allocation: this runs for every field of every message), `lowercased()` otherwise.
+    static func namesEqual(_ a: String, _ b: String) -> Bool {
+        var ua = a.utf8.makeIterator()
+        var ub = b.utf8.makeIterator()
+        while true {
+            switch (ua.next(), ub.next()) {
+            case (nil, nil):
+                return true
+            case let (x?, y?):
+                if x >= 0x80 || y >= 0x80 { return a.lowercased() == b.lowercased() }
+                if x != y && x | 0x20 != y | 0x20 { return false }
+                if x != y, !(0x61...0x7A).contains(x | 0x20) { return false }
+            default:
+                // Different lengths: equal only if a non-ASCII name lowercases to the other.
+                return (a.utf8.contains { $0 >= 0x80 } || b.utf8.contains { $0 >= 0x80 })
+                    && a.lowercased() == b.lowercased()
+            }
+        }
     }
 
     /// True when the value contains a byte ≥ 0x80.
@@ -68,14 +89,12 @@ public struct HeaderField: Sendable, Equatable, CustomStringConvertible {
 extension Array where Element == HeaderField {
     /// The first field with this name (case-insensitive).
     public func first(named name: String) -> HeaderField? {
-        let lower = name.lowercased()
-        return first { $0.name.lowercased() == lower }
+        first { HeaderField.namesEqual($0.name, name) }
     }
 
     /// All fields with this name (case-insensitive), in order.
     public func all(named name: String) -> [HeaderField] {
-        let lower = name.lowercased()
-        return filter { $0.name.lowercased() == lower }
+        filter { HeaderField.namesEqual($0.name, name) }
     }
 }
 

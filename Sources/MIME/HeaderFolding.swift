@@ -27,8 +27,22 @@ public enum HeaderFolding {
     /// A structured value (`type/subtype; name=value; ...`) with its leading space, folded
     /// after a "; " where a line would pass 78 characters.
     public static func fold(parameters value: String, nameLength: Int = 12) -> String {
-        let pieces = value.split(separator: "; ", omittingEmptySubsequences: false)
-        let words = pieces.indices.map { String(pieces[$0]) + ($0 == pieces.count - 1 ? "" : ";") }
+        // Split at "; " on the UTF-8 bytes (ASCII never occurs inside a multi-byte sequence);
+        // the string-separator split of the standard library cost more than the rest of the fold.
+        var words: [String] = []
+        let bytes = Array(value.utf8)
+        var start = 0
+        var i = 0
+        while i + 1 < bytes.count {
+            if bytes[i] == 0x3B && bytes[i + 1] == 0x20 {
+                words.append(String(decoding: bytes[start...i], as: UTF8.self))
+                i += 2
+                start = i
+            } else {
+                i += 1
+            }
+        }
+        words.append(String(decoding: bytes[start...], as: UTF8.self))
         return fold(words, column: nameLength + 1)
     }
 }

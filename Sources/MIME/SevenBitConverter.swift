@@ -64,8 +64,8 @@ struct SevenBitConverter {
         let raw = e.body
         switch e.transferEncoding {
         case .quotedPrintable, .base64:
-            let canonical = Self.crlf(raw)
-            if LineFacts(canonical).isSafeSevenBit {
+            let (canonical, facts) = Self.crlfWithFacts(raw)
+            if facts.isSafeSevenBit {
                 body = canonical
             } else if e.transferEncoding == .quotedPrintable {
                 body = ArraySlice(QuotedPrintable.encode(e.decodedBody, isText: true))
@@ -75,8 +75,7 @@ struct SevenBitConverter {
             if !hasContentType && e.role == .topLevel { edits.addContentType = "text/plain; charset=us-ascii" }
 
         case .sevenBit, .eightBit, .binary:
-            let bytes = (e.transferEncoding == .binary && !ct.isText) ? raw : Self.crlf(raw)
-            let facts = LineFacts(bytes)
+            let (bytes, facts) = (e.transferEncoding == .binary && !ct.isText) ? (raw, LineFacts(raw)) : Self.crlfWithFacts(raw)
             let charset = Self.charset(of: bytes)
             if facts.isSafeSevenBit {
                 body = bytes
@@ -105,8 +104,8 @@ struct SevenBitConverter {
             }
 
         case .other(let name):
-            let canonical = Self.crlf(raw)
-            guard LineFacts(canonical).isSafeSevenBit else {
+            let (canonical, facts) = Self.crlfWithFacts(raw)
+            guard facts.isSafeSevenBit else {
                 throw MIMEError.cannotMake7Bit(section: e.section,
                     reason: "unknown Content-Transfer-Encoding \"\(name)\" over data that is not 7-bit safe")
             }
@@ -115,9 +114,14 @@ struct SevenBitConverter {
         }
     }
 
-    /// `raw` with CRLF line ends: the slice itself when it already has them (the usual case).
-    private static func crlf(_ raw: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
-        LineEnds.isCRLF(raw) ? raw : ArraySlice(LineEnds.toCRLF(raw))
+    /// `raw` with CRLF line ends (the slice itself when it already has them, the usual case) and
+    /// the facts of its lines. One pass for the usual case: lines with no bare CR or LF are
+    /// exactly the CRLF form.
+    private static func crlfWithFacts(_ raw: ArraySlice<UInt8>) -> (ArraySlice<UInt8>, LineFacts) {
+        let facts = LineFacts(raw)
+        if !facts.hasBareLineBreak { return (raw, facts) }
+        let canonical = ArraySlice(LineEnds.toCRLF(raw))
+        return (canonical, LineFacts(canonical))
     }
 
     /// The charset to state for bytes whose charset is not stated.

@@ -58,7 +58,8 @@ public struct SignableEntity: Sendable {
     /// `application/pkcs7-mime` or `application/x-pkcs7-mime` (signed or encrypted), or
     /// `application/octet-stream` named `*.p7m` (RFC 8551 §3.10). Such a message must not be signed again.
     public static func isAlreadySigned(fields: [HeaderField]) -> Bool {
-        guard let f = fields.first(named: "Content-Type"), let ct = ContentType(parsing: f.value) else { return false }
+        guard let f = fields.first(named: "Content-Type"), mayNameSMIME(f.value),
+              let ct = ContentType(parsing: f.value) else { return false }
         switch ct.mediaType {
         case "multipart/signed", "application/pkcs7-mime", "application/x-pkcs7-mime":
             return true
@@ -69,5 +70,15 @@ public struct SignableEntity: Sendable {
         default:
             return false
         }
+    }
+
+    /// False when `value` cannot name any of the types above: their subtypes are tokens, which
+    /// appear literally (comments may only stand between tokens), and each contains "signed",
+    /// "pkcs7" or "octet" in any case. Spares the full parse for the usual text/plain or
+    /// multipart/mixed message.
+    static func mayNameSMIME(_ value: String) -> Bool {
+        let lower = Array(value.utf8).map { (0x41...0x5A).contains($0) ? $0 | 0x20 : $0 }
+        return ByteSearch.contains(lower, Array("signed".utf8)) || ByteSearch.contains(lower, Array("pkcs7".utf8))
+            || ByteSearch.contains(lower, Array("octet".utf8))
     }
 }

@@ -56,8 +56,19 @@ struct LibmilterSink: EditSink {
     /// after the colon itself; folds must be bare LF for Postfix ("\r\n\t" leaves a stray CR in
     /// its queue).
     func wireValue(_ value: String) -> String {
-        let text = leadingSpace ? value : String(value.drop(while: { $0 == " " }))
-        return text.replacingOccurrences(of: "\r\n", with: "\n")
+        // On the bytes, not with Foundation's replacingOccurrences: this runs for every edit.
+        let bytes = Array(value.utf8)
+        var start = 0
+        if !leadingSpace { while start < bytes.count && bytes[start] == 0x20 { start += 1 } }
+        var out = [UInt8]()
+        out.reserveCapacity(bytes.count - start)
+        var i = start
+        while i < bytes.count {
+            if bytes[i] == 0x0D && i + 1 < bytes.count && bytes[i + 1] == 0x0A { i += 1; continue }
+            out.append(bytes[i])
+            i += 1
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     private func withCStrings(

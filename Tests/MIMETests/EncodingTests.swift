@@ -83,6 +83,24 @@ import Testing
         #expect(Base64Lines.decode(short).bytes == data)
     }
 
+    /// The encoder gives Foundation's bytes, line ends included, for every length and line length.
+    @Test func matchesFoundationsEncoder() {
+        var generator = SystemRandomNumberGenerator()
+        for count in 0..<400 {
+            let data = (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let foundation = [UInt8](Data(data).base64EncodedData(options: [.lineLength76Characters,
+                                                                          .endLineWithCarriageReturn,
+                                                                          .endLineWithLineFeed]))
+            #expect(Base64Lines.encode(data) == foundation, "length \(count)")
+            let flat = [UInt8](Data(data).base64EncodedData())
+            for length in [4, 5, 64, 996] {
+                let lines = crlfLines(Base64Lines.encode(data, lineLength: length))
+                #expect(Array(lines.joined()) == flat, "length \(count), lines of \(length)")
+                #expect(lines.dropLast().allSatisfy { $0.count == length })
+            }
+        }
+    }
+
     @Test func decodeToleratesWhitespaceGarbageAndMissingPadding() {
         let d = Base64Lines.decode(bytes(" aGVs\r\nbG8 *!"))
         #expect(d.bytes == bytes("hello"))

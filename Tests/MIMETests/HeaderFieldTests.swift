@@ -16,6 +16,22 @@ import Testing
         #expect(fields.first(named: "Content-Disposition") == nil)
     }
 
+    /// Only letters match across case: "@" and "`", "[" and "{" differ by the same bit.
+    @Test func nameMatchFoldsLettersOnly() {
+        #expect(HeaderField(name: "X-A@B", value: "").hasName("x-a@b"))
+        #expect(!HeaderField(name: "X-A@B", value: "").hasName("x-a`b"))
+        #expect(!HeaderField(name: "X[1]", value: "").hasName("x{1}"))
+        #expect(!HeaderField(name: "From", value: "").hasName("Fro"))
+        #expect(!HeaderField(name: "From", value: "").hasName("Fromm"))
+        #expect(HeaderField(name: "", value: "").hasName(""))
+        // Names outside ASCII compare as lowercased() does.
+        #expect(HeaderField(name: "X-Ä", value: "").hasName("x-ä"))
+        #expect(HeaderField(name: "\u{212A}ey", value: "").hasName("key") == ("\u{212A}ey".lowercased() == "key"))
+        let fields = [HeaderField(name: "from", value: " a"), HeaderField(name: "FROM", value: " b"),
+                      HeaderField(name: "From-X", value: " c")]
+        #expect(fields.all(named: "From").map(\.value) == [" a", " b"])
+    }
+
     @Test func invalidUTF8IsKeptByteExactViaLatin1() {
         let raw: [UInt8] = [0x20, 0x82, 0xA0, 0x41, 0xFF]   // Shift_JIS-ish, not UTF-8
         let f = HeaderField(name: "Content-Description", rawValue: raw)

@@ -42,7 +42,7 @@ struct SignatureLayer: Sendable {
     /// replace the body with part 1's.
     func removalEdits(_ fields: [HeaderField]) -> [MessageEdit] {
         var edits: [MessageEdit] = outerContentFields.reversed().map { .deleteField(name: $0.name, occurrence: $0.occurrence) }
-        let hasVersion = fields.contains { $0.name.caseInsensitiveCompare("MIME-Version") == .orderedSame }
+        let hasVersion = fields.contains { $0.hasName("MIME-Version") }
         if !hasVersion && !innerContentFields.isEmpty {
             edits.append(.addField(name: "MIME-Version", value: " 1.0"))
         }

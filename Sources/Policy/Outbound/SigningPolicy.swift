@@ -123,7 +123,7 @@ public struct SigningPolicy: Sendable {
 
     /// The one From address, or why there is none to sign for.
     func singleFrom(_ fields: [HeaderField]) -> Result<String, Reason> {
-        let froms = fields.filter { $0.name.caseInsensitiveCompare("From") == .orderedSame }
+        let froms = fields.all(named: "From")
         guard froms.count == 1, let from = froms.first else {
             return .failure(Reason(froms.isEmpty ? "no From header field" : "\(froms.count) From header fields"))
         }
@@ -239,7 +239,7 @@ extension SigningPolicy {
         var edits: [MessageEdit] = SignatureLayer.contentFieldOccurrences(fields).reversed().map {
             .deleteField(name: $0.name, occurrence: $0.occurrence)
         }
-        if !fields.contains(where: { $0.name.caseInsensitiveCompare("MIME-Version") == .orderedSame }) {
+        if !fields.contains(where: { $0.hasName("MIME-Version") }) {
             edits.append(.addField(name: "MIME-Version", value: " 1.0"))
         }
         return edits

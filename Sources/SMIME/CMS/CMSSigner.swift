@@ -59,8 +59,25 @@ public enum CMSSigner {
         guard let md = digest.evpMD else {
             throw failure("digest \(digest.rawValue) is not available")
         }
-        guard CMS_add1_signer(cms, identity.certificate, privateKey, md, flags | UInt32(CMS_CADES)) != nil else {
+        // The SMIMECapabilities attribute is the same for every signature: OpenSSL's default,
+        // encoded once (building it looks up a dozen algorithms by name and fails on the GOST
+        // ones, raising and clearing errors, on every call). Signed attributes are a DER SET OF,
+        // sorted when encoded, so adding it after the signer gives the same bytes.
+        // Likewise the ESS signingCertificateV2 (CMS_CADES), made once per identity and digest.
+        let capabilities = Self.standardCapabilities
+        let signingCertificate = identity.essSigningCertificateV2[digest] ?? []
+        var signerFlags = flags
+        signerFlags |= capabilities.isEmpty ? 0 : UInt32(CMS_NOSMIMECAP)
+        signerFlags |= signingCertificate.isEmpty ? UInt32(CMS_CADES) : 0
+        guard let signer = CMS_add1_signer(cms, identity.certificate, privateKey, md, signerFlags) else {
             throw failure("cannot add the signer \(identity.name)")
+        }
+        for (nid, der) in [(NID_SMIMECapabilities, capabilities), (NID_id_smime_aa_signingCertificateV2, signingCertificate)]
+        where !der.isEmpty {
+            let added = der.withUnsafeBytes { bytes in
+                CMS_signed_add1_attr_by_NID(signer, nid, V_ASN1_SEQUENCE, bytes.baseAddress, Int32(bytes.count))
+            }
+            guard added == 1 else { throw failure("cannot add a signed attribute to the signature") }
         }
         guard let bio = CMS_dataInit(cms, nil) else { throw failure("cannot start the content of the SignedData") }
         defer { BIO_free_all(bio) }
@@ -80,16 +97,25 @@ public enum CMSSigner {
         return try encode(cms)
     }
 
+    /// The DER of OpenSSL's default SMIMECapabilities, made on first use; empty when it cannot
+    /// be made (CMS_add1_signer then adds it itself).
+    static let standardCapabilities: [UInt8] = {
+        var der: UnsafeMutablePointer<UInt8>?
+        let length = smime_standard_smimecap_der(&der)
+        defer { if let der { smime_OPENSSL_free(der) } }
+        _ = OpenSSL.drainErrors()
+        guard length > 0, let der else { return [] }
+        return Array(UnsafeBufferPointer(start: der, count: Int(length)))
+    }()
+
     private static func encode(_ cms: OpaquePointer) throws -> [UInt8] {
-        let length = i2d_CMS_ContentInfo(cms, nil)
-        guard length > 0 else { throw failure("cannot encode the SignedData") }
-        var der = [UInt8](repeating: 0, count: Int(length))
-        let written = der.withUnsafeMutableBufferPointer { buffer -> Int32 in
-            var cursor = buffer.baseAddress
-            return i2d_CMS_ContentInfo(cms, &cursor)
-        }
-        guard written == length else { throw failure("cannot encode the SignedData") }
-        return der
+        // One encoding pass: with a nil buffer OpenSSL allocates the output itself (asking for
+        // the length first would encode the whole SignedData twice).
+        var allocated: UnsafeMutablePointer<UInt8>?
+        let length = i2d_CMS_ContentInfo(cms, &allocated)
+        guard length > 0, let allocated else { throw failure("cannot encode the SignedData") }
+        defer { smime_OPENSSL_free(allocated) }
+        return Array(UnsafeBufferPointer(start: allocated, count: Int(length)))
     }
 
     private static func failure(_ message: String) -> SMIMEError {

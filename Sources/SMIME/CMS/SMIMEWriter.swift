@@ -123,8 +123,7 @@ public enum SMIMEWriter {
 
     /// Base64 in lines of 76 characters separated by CRLF, without a final line break.
     static func base64Lines(_ bytes: [UInt8]) -> [UInt8] {
-        Array(Data(bytes).base64EncodedData(options: [.lineLength76Characters, .endLineWithCarriageReturn,
-                                                      .endLineWithLineFeed]))
+        Base64Lines.encode(bytes)
     }
 
     /// A random boundary that does not occur in `entity`.

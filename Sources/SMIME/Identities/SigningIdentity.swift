@@ -46,6 +46,9 @@ public final class SigningIdentity: @unchecked Sendable {
     let privateKey: PrivateKey
     /// `STACK_OF(X509)*` of intermediates, owned (the stack and one reference per element).
     let chain: OpaquePointer
+    /// The DER of the ESS signingCertificateV2 value for each digest, made once at load: the
+    /// same bytes CMS_add1_signer would build (hashing the certificate) for every signature.
+    let essSigningCertificateV2: [DigestAlgorithm: [UInt8]]
 
     /// Takes ownership of `certificate`, `privateKey` and `chain`.
     init(name: String, certificate: OpaquePointer, privateKey: PrivateKey, chain: OpaquePointer,
@@ -57,6 +60,16 @@ public final class SigningIdentity: @unchecked Sendable {
         self.certificateInfo = certificateInfo
         self.chainSubjects = chainSubjects
         self.sourceFiles = sourceFiles
+        var ess: [DigestAlgorithm: [UInt8]] = [:]
+        for digest in DigestAlgorithm.allCases {
+            guard let md = digest.evpMD else { continue }
+            var der: UnsafeMutablePointer<UInt8>?
+            let length = smime_ess_signing_cert_v2_der(md, certificate, &der)
+            if length > 0, let der { ess[digest] = Array(UnsafeBufferPointer(start: der, count: Int(length))) }
+            if let der { smime_OPENSSL_free(der) }
+        }
+        _ = OpenSSL.drainErrors()
+        self.essSigningCertificateV2 = ess
         switch privateKey {
         case let .memory(key): self.keyDescription = CertificateInfo.keyDescription(key)
         case .token: self.keyDescription = CertificateInfo.keyDescription(X509_get0_pubkey(certificate))

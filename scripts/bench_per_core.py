@@ -1,0 +1,61 @@
+# SPDX-License-Identifier: Apache-2.0
+"""`make bench`: figures per core, a job of its own (run by scripts/bench.py).
+
+Detached signing with RSA-2048 and P-256 (2 KB) and verification of RSA-signed messages of 10 KB,
+100 KB and 1 MB, each at concurrency 1 over the inet socket with the milter's CPU time read from
+/proc: messages per second per core of milter CPU is 1,000,000 / (CPU microseconds per message).
+One session keeps the milter on at most one core at a time, so the figure does not depend on how
+the scheduler spreads eight connections over two cores, and the load generator's own share does
+not count against the milter.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+# (label, mode, size of the generated or signed message)
+CASES = [("per-core-sign-rsa-2K", "sign-rsa", "2K"), ("per-core-sign-ecdsa-2K", "sign-ecdsa", "2K"),
+         ("per-core-verify-10K", "verify", "10K"), ("per-core-verify-100K", "verify", "100K"),
+         ("per-core-verify-1M", "verify", "1M")]
+
+
+def run(bench, milter) -> None:
+    """Adds the per-core rows to `bench.rows` (labels `per-core-*`)."""
+    signed: dict[str, Path] = {}
+    for label, mode, size in CASES:
+        extra: list[str] = []
+        if mode == "verify":
+            if size not in signed:
+                out = bench.work / f"per-core-signed-{size}"
+                bench.load(f"per-core-presign-{size}", milter.endpoint, "sign-rsa", 1, size=size, messages=1,
+                           extra=["--save", str(out), "--save-count", "1"])
+                bench.rows = [r for r in bench.rows if r["label"] != f"per-core-presign-{size}"]
+                files = sorted(out.glob("*.eml"))
+                if not files:
+                    bench.errors.append(f"{label}: could not make the signed {size} message")
+                    continue
+                signed[size] = files[0]
+            extra = ["--message", str(signed[size])]
+        bench.load(label, milter.endpoint, mode, 1, size=size, seconds=bench.duration, pid=milter.pid, extra=extra)
+
+
+def section(bench, cpu_per_message_us) -> list[str]:
+    """The markdown section of the per-core rows, or nothing when none ran."""
+    rows = [(label, bench.row(label)) for label, _, _ in CASES]
+    rows = [(label, r) for label, r in rows if r is not None]
+    if not rows:
+        return []
+    lines = ["## Figures per core\n",
+             "One session (concurrency 1, inet) per case; the milter's CPU time from /proc. Per core: "
+             "1,000,000 / (milter CPU microseconds per message). Verification: messages signed by alice "
+             "(RSA-2048, signer and intermediate certificate in the signature).\n",
+             "| case | message size | milter CPU per message (us) | messages/s per core | MB/s per core | msg/s (one session) |",
+             "|---|---|---|---|---|---|"]
+    for label, r in rows:
+        us = cpu_per_message_us(r)
+        size = int(r["size_bytes"])
+        per_core = 1e6 / us if us else None
+        lines.append(f"| {label.removeprefix('per-core-')} | {size} | {us:.0f} | {per_core:.0f} | "
+                     f"{per_core * size / 1e6:.2f} | {r['msg_per_s']} |" if us else
+                     f"| {label.removeprefix('per-core-')} | {size} | - | - | - | {r['msg_per_s']} |")
+    lines.append("")
+    return lines
