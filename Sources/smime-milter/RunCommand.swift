@@ -59,6 +59,15 @@ struct RunCommand: ParsableCommand {
         }
         expiry.check(setup)
         expiry.startDaily { delegate.setup }
+        if !configuration.revocation.methods.isEmpty {
+            // Our identities' revocation status is found at load: a daily reload checks it again.
+            Thread {
+                while true {
+                    sleep(86_400)
+                    delegate.reload(configPath: options.config)
+                }
+            }.start()
+        }
         logger.notice("smime-milter \(SMIMEMilterVersion.string) listening on \(setup.configuration.process.socket), mode \(setup.configuration.mode)")
         let rc = server.run(reload: { delegate.reload(configPath: options.config) })
         if let pidFile = setup.configuration.process.pidFile { unlink(pidFile) }
