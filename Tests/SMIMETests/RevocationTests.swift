@@ -34,7 +34,7 @@ struct RevocationTests {
         }
         #expect(reason == "keyCompromise")
         #expect(date.map { abs($0.timeIntervalSinceNow + 86_400) < 3_600 } == true)
-        #expect(result.revokedReason?.hasPrefix("certificate revoked (keyCompromise, ") == true)
+        #expect(result.revokedReason?.hasPrefix("certificate revoked: keyCompromise, ") == true)
         #expect(result.revokedReason?.contains("ocsp http://127.0.0.1:\(servers.ocspPort)") == true)
     }
 
@@ -57,7 +57,7 @@ struct RevocationTests {
         let good = checker.check(pem: try servers.chainPEM("good"))
         // The intermediate is checked against the root's CRL from its own distribution point.
         #expect(good.certificates.map(\.status) == [.good, .good])
-        #expect(good.certificates[1].source.hasSuffix("/root.crl)") || good.certificates[1].source.hasSuffix("/root.crl"))
+        #expect(good.certificates[1].source.hasSuffix("/root.crl"))
     }
 
     @Test func staleCRLIsUnknown() throws {
@@ -109,7 +109,7 @@ struct RevocationTests {
         #expect(first.check(pem: try servers.chainPEM("good")).overall == .good)
         #expect(first.fetchesStarted == 1)
         let second = first.check(pem: try servers.chainPEM("good"))
-        #expect(second.certificates.first?.source.hasPrefix("cache (ocsp ") == true)
+        #expect(second.certificates.first?.source.hasPrefix("cache: ocsp ") == true)
         #expect(first.fetchesStarted == 1)
         #expect(hits.get() == ["ocsp"])
         // A new process (a new checker over the same directory) reads the disk copy.
@@ -117,7 +117,7 @@ struct RevocationTests {
         #expect(files.count == 1 && files[0].hasSuffix(".der"))
         let (fresh, _) = try checker([.ocsp], cacheDirectory: directory.path)
         let third = fresh.check(pem: try servers.chainPEM("good"))
-        #expect(third.certificates.first?.source.hasPrefix("cache (ocsp ") == true)
+        #expect(third.certificates.first?.source.hasPrefix("cache: ocsp ") == true)
         #expect(fresh.fetchesStarted == 0)
     }
 

@@ -164,7 +164,7 @@ public final class RevocationChecker: Sendable {
             let verdict = ocspVerdict(cached.der, id: id, untrusted: untrusted)
             if case .unknown = verdict.status { cache.remove(key) } else {
                 events.cacheHit("ocsp")
-                return (verdict.status, "cache (\(source))")
+                return (verdict.status, "cache: \(source)")
             }
         }
         if let failure = cache.recentFailure(key) { return (.unknown(failure), source) }
@@ -269,7 +269,7 @@ public final class RevocationChecker: Sendable {
                 let verdict = crlVerdict(cert, untrusted: untrusted, fetched: crl)
                 if case .unknown = verdict.status { cache.remove(key) } else {
                     events.cacheHit("crl")
-                    return (verdict.status, "cache (\(source))")
+                    return (verdict.status, "cache: \(source)")
                 }
             } else {
                 cache.remove(key)

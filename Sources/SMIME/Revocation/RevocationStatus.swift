@@ -36,7 +36,7 @@ public struct CertificateRevocation: Sendable, Equatable {
     /// 0 for the end-entity certificate, 1 for its issuer, ...
     public var depth: Int
     public var status: RevocationStatus
-    /// Where the status came from: `ocsp URL`, `crl URL`, `cache (ocsp URL)`, `CRLDir`, or
+    /// Where the status came from: `ocsp URL`, `crl URL`, `cache: ocsp URL`, `CRLDir`, or
     /// `none` (see `docs/revocation.md`).
     public var source: String
 
@@ -90,19 +90,20 @@ public struct ChainRevocation: Sendable, Equatable {
         return certificates.contains { $0.status == .good } ? .good : .unchecked
     }
 
-    /// "certificate revoked (keyCompromise, 2026-01-01T00:00:00Z; ocsp http://...)" for the
-    /// Authentication-Results comment; a CA certificate says which one.
+    /// "certificate revoked: keyCompromise, 2026-01-01T00:00:00Z; ocsp http://..." for the
+    /// Authentication-Results comment (no parentheses: the comment cannot nest them); a CA
+    /// certificate says which one.
     public var revokedReason: String? {
         guard let revoked else { return nil }
-        let who = revoked.depth == 0 ? "" : " (\(revoked.which))"
-        return "certificate revoked\(who) (\(revoked.revokedDetails); \(revoked.source))"
+        let who = revoked.depth == 0 ? "" : " CA certificate at depth \(revoked.depth),"
+        return "certificate revoked:\(who) \(revoked.revokedDetails); \(revoked.source)"
     }
 
-    /// "revocation status unknown (why; source)".
+    /// "revocation status unknown: why; source".
     public var unknownReason: String? {
         guard let unknown, case let .unknown(why) = unknown.status else { return nil }
-        let who = unknown.depth == 0 ? "" : " of \(unknown.which)"
-        return "revocation status\(who) unknown (\(why); \(unknown.source))"
+        let who = unknown.depth == 0 ? "" : " of the CA certificate at depth \(unknown.depth)"
+        return "revocation status\(who) unknown: \(why); \(unknown.source)"
     }
 }
 
