@@ -60,7 +60,7 @@ struct RevocationPolicyTests {
     }
 
     @Test func keysParse() throws {
-        let text = "RevocationCheck ocsp, crl\nRevocationTimeout 7\nOnRevocationUnknown policy\nHTTPProxy proxy.example:3128\n"
+        let text = "Mode v\nRevocationCheck ocsp, crl\nRevocationTimeout 7\nOnRevocationUnknown policy\nHTTPProxy proxy.example:3128\n"
         let configuration = try ConfigurationParser.parse(contents: text, file: "test.conf")
         #expect(configuration.revocation.methods == [.ocsp, .crl])
         #expect(configuration.revocation.timeout == 7)
@@ -68,8 +68,10 @@ struct RevocationPolicyTests {
         #expect(configuration.revocation.proxy == "http://proxy.example:3128")
         for bad in ["RevocationCheck ocsp,ocsp", "RevocationCheck https", "RevocationTimeout 0",
                     "HTTPProxy user:pw@proxy:3128", "HTTPProxy proxy"] {
-            #expect(throws: ConfigurationError.self) { try ConfigurationParser.parse(contents: bad + "\n", file: "t") }
+            #expect(throws: ConfigurationError.self) { try ConfigurationParser.parse(contents: "Mode v\n" + bad + "\n", file: "t") }
         }
         #expect(Configuration().revocation.methods.isEmpty)
+        // The same file without the bad line parses: the errors above are the revocation keys'.
+        _ = try ConfigurationParser.parse(contents: "Mode v\nRevocationCheck none\n", file: "t")
     }
 }

@@ -40,6 +40,13 @@ public struct CertificateRevocation: Sendable, Equatable {
     /// `none` (see `docs/revocation.md`).
     public var source: String
 
+    public init(subject: String, depth: Int, status: RevocationStatus, source: String) {
+        self.subject = subject
+        self.depth = depth
+        self.status = status
+        self.source = source
+    }
+
     /// "the certificate" or "a CA certificate in the chain (depth N)".
     public var which: String {
         depth == 0 ? "the certificate" : "a CA certificate in the chain (depth \(depth))"
