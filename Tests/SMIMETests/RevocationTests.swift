@@ -189,4 +189,44 @@ struct RevocationTests {
         }
         #expect(running.get()[1] <= 2)
     }
+
+    /// `HTTPProxy`: requests go to the proxy (a small forwarding one here) with the absolute URL.
+    @Test func fetchesGoThroughTheProxy() throws {
+        let servers = try RevocationServers.get()
+        let port = RevocationServers.freePort()
+        let log = servers.directory + "/proxy-\(port).log"
+        let script = """
+            import http.server, urllib.request
+            class H(http.server.BaseHTTPRequestHandler):
+                def do_GET(self): self.forward()
+                def do_POST(self): self.forward()
+                def forward(self):
+                    n = int(self.headers.get('Content-Length') or 0)
+                    body = self.rfile.read(n) if n else None
+                    with open('\(log)', 'a') as f: f.write(self.command + ' ' + self.path + '\\n')
+                    request = urllib.request.Request(self.path, data=body, method=self.command)
+                    if self.headers.get('Content-Type'): request.add_header('Content-Type', self.headers['Content-Type'])
+                    with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(request, timeout=10) as r:
+                        data, kind = r.read(), r.headers.get('Content-Type') or 'application/octet-stream'
+                    self.send_response(200)
+                    self.send_header('Content-Type', kind)
+                    self.send_header('Content-Length', str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                def log_message(self, *a): pass
+            http.server.ThreadingHTTPServer(('127.0.0.1', \(port)), H).serve_forever()
+            """
+        try RevocationServers.launch("python3", ["-c", script])
+        try RevocationServers.waitForListener(port)
+        let trust = try TrustStore(anchors: [servers.trustPEM])
+        let checker = RevocationChecker(trust: trust, settings: RevocationSettings(
+            methods: [.ocsp, .crl], timeout: 10, proxy: "127.0.0.1:\(port)"))
+        let result = checker.check(pem: try servers.chainPEM("revoked"))
+        guard case .revoked? = result.certificates.first?.status else {
+            Issue.record("not revoked through the proxy: \(result)")
+            return
+        }
+        let seen = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        #expect(seen.contains("POST http://127.0.0.1:\(servers.ocspPort)/"), "proxy log: \(seen)")
+    }
 }

@@ -56,7 +56,7 @@ struct RevocationServers: Sendable {
         return servers
     }
 
-    private static func launch(_ program: String, _ arguments: [String], log: String? = nil) throws {
+    static func launch(_ program: String, _ arguments: [String], log: String? = nil) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = [program] + arguments
