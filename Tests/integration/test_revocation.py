@@ -59,6 +59,9 @@ def revocation_pki(tmp_path_factory):
             rigmod.terminate(p)
 
 
+METRICS_PORT = rigmod.free_port()
+
+
 def settings(pki: Path) -> MilterSettings:
     return MilterSettings(
         mode="sv", on_error="accept", sender_map=None,
@@ -66,7 +69,8 @@ def settings(pki: Path) -> MilterSettings:
         extra=(f"TrustAnchors {pki / 'trust.pem'}\n"
                "RevocationCheck ocsp,crl\n"
                "RevocationTimeout 5\n"
-               "OnRevocationUnknown tempfail\n"))
+               "OnRevocationUnknown tempfail\n"
+               f"MetricsListen 127.0.0.1:{METRICS_PORT}\n"))
 
 
 @pytest.fixture(scope="module")
@@ -130,3 +134,22 @@ def test_revoked_identity_is_not_used_to_sign(revocation_rig, revocation_pki, rc
     assert certs.returncode == 1, certs
     assert "# revoked: revocation revoked (keyCompromise" in certs.stdout, certs.stdout
     assert "# good: revocation good by " in certs.stdout, certs.stdout
+
+
+def test_metrics_count_checks_cache_hits_and_fetches(revocation_rig, revocation_pki, rcpt, tmp_path):
+    import urllib.request
+    pki, _, _ = revocation_pki
+    for _ in range(2):
+        revocation_rig.send_smtp(from_="good@example.com", to=rcpt, data=message(pki, "good", rcpt, tmp_path),
+                                 external=True)
+    revocation_rig.sink.wait_for(rcpt, count=2)
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(f"http://127.0.0.1:{METRICS_PORT}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    lines = [l for l in text.splitlines() if l.startswith("smime_milter_revocation") or l.startswith("smime_milter_identity")]
+    assert any(l.startswith("smime_milter_revocation_checks_total") and 'status="good"' in l for l in lines), lines
+    assert any(l.startswith("smime_milter_revocation_checks_total") and 'source="cache"' in l for l in lines), lines
+    assert any(l.startswith("smime_milter_revocation_cache_hits_total") for l in lines), lines
+    assert any(l.startswith("smime_milter_revocation_fetch_duration_seconds_count") for l in lines), lines
+    assert any(l.startswith("smime_milter_identity_revoked") and 'identity="revoked"' in l and float(l.split()[-1]) == 1
+               for l in lines), lines
