@@ -18,6 +18,8 @@
 #include <openssl/engine.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/http.h>
+#include <openssl/ocsp.h>
 #include <openssl/objects.h>
 #include <openssl/pem.h>
 #include <openssl/pkcs12.h>
@@ -207,5 +209,76 @@ static inline X509_ALGOR *smime_sk_X509_ALGOR_value(const STACK_OF(X509_ALGOR) *
     return sk_X509_ALGOR_value(sk, i);
 }
 static inline void smime_sk_X509_ALGOR_pop_free(STACK_OF(X509_ALGOR) *sk) { sk_X509_ALGOR_pop_free(sk, X509_ALGOR_free); }
+// MARK: revocation (AIA OCSP URLs, CRL distribution points, CRL stacks)
+
+/// Writes the OCSP responder URLs of the certificate's AIA, one per line, to `out`; returns how many.
+static inline int smime_ocsp_urls(X509 *x, BIO *out) {
+    STACK_OF(OPENSSL_STRING) *urls = X509_get1_ocsp(x);
+    if (urls == NULL) return 0;
+    int n = 0;
+    for (int i = 0; i < sk_OPENSSL_STRING_num(urls); i++) {
+        const char *url = sk_OPENSSL_STRING_value(urls, i);
+        if (url == NULL) continue;
+        BIO_puts(out, url);
+        BIO_puts(out, "\n");
+        n++;
+    }
+    X509_email_free(urls);
+    return n;
+}
+
+/// Writes the URIs of the certificate's CRL distribution points (full names only), one per
+/// line, to `out`; returns how many.
+static inline int smime_crl_urls(X509 *x, BIO *out) {
+    STACK_OF(DIST_POINT) *points = X509_get_ext_d2i(x, NID_crl_distribution_points, NULL, NULL);
+    if (points == NULL) return 0;
+    int n = 0;
+    for (int i = 0; i < sk_DIST_POINT_num(points); i++) {
+        DIST_POINT *point = sk_DIST_POINT_value(points, i);
+        if (point == NULL || point->distpoint == NULL || point->distpoint->type != 0) continue;
+        GENERAL_NAMES *names = point->distpoint->name.fullname;
+        for (int j = 0; j < sk_GENERAL_NAME_num(names); j++) {
+            GENERAL_NAME *name = sk_GENERAL_NAME_value(names, j);
+            if (name == NULL || name->type != GEN_URI) continue;
+            const ASN1_IA5STRING *uri = name->d.uniformResourceIdentifier;
+            BIO_write(out, ASN1_STRING_get0_data(uri), ASN1_STRING_length(uri));
+            BIO_puts(out, "\n");
+            n++;
+        }
+    }
+    sk_DIST_POINT_pop_free(points, DIST_POINT_free);
+    return n;
+}
+
+static inline STACK_OF(X509_CRL) *smime_sk_X509_CRL_new_null(void) { return sk_X509_CRL_new_null(); }
+/// Pushes without an extra reference: the stack owns the caller's.
+static inline int smime_sk_X509_CRL_push(STACK_OF(X509_CRL) *sk, X509_CRL *crl) { return sk_X509_CRL_push(sk, crl); }
+
+/// Frees only the stack, not the CRLs (for stacks holding borrowed pointers).
+static inline void smime_sk_X509_CRL_free_stack(STACK_OF(X509_CRL) *sk) { sk_X509_CRL_free(sk); }
+
+/// The CRL reason code of a revoked entry, or -1 when it carries none.
+static inline int smime_revoked_reason(X509_REVOKED *entry) {
+    ASN1_ENUMERATED *reason = X509_REVOKED_get_ext_d2i(entry, NID_crl_reason, NULL, NULL);
+    if (reason == NULL) return -1;
+    long code = ASN1_ENUMERATED_get(reason);
+    ASN1_ENUMERATED_free(reason);
+    return (int)code;
+}
+
+/// Reads all of a BIO (bounded by `max`) into a new memory BIO's buffer; returns the memory BIO.
+static inline BIO *smime_bio_slurp(BIO *in, long max) {
+    BIO *out = BIO_new(BIO_s_mem());
+    if (out == NULL) return NULL;
+    char buffer[8192];
+    long total = 0;
+    int got;
+    while ((got = BIO_read(in, buffer, sizeof buffer)) > 0) {
+        total += got;
+        if (total > max) { BIO_free(out); return NULL; }
+        BIO_write(out, buffer, got);
+    }
+    return out;
+}
 
 #endif

@@ -2,6 +2,7 @@
 import ArgumentParser
 import Foundation
 import Policy
+import SMIME
 
 /// `smime-milter certs`: every identity with its addresses, issuer, algorithm, expiry and
 /// whether it would be used now. Exit 1 when any expires within the warning window.
@@ -53,10 +54,15 @@ struct CertsCommand: ParsableCommand {
             if let token = identity.tokenKey { tokens[identity.name] = ("\(token.uri)", token.probe()) }
         }
         if json {
-            print(Self.json(statuses, window: window, tokens: tokens))
+            print(Self.json(statuses, window: window, tokens: tokens, revocation: setup.identityRevocation))
         } else {
             print(Self.table(statuses, tokens: tokens))
+            // Revoked identities are refused at load (not in the table); every checked one is listed.
+            for (name, status) in setup.identityRevocation.sorted(by: { $0.key < $1.key }) {
+                print("# \(name): revocation " + (status.certificates.first?.line ?? "not checked"))
+            }
         }
+        if setup.identityRevocation.values.contains(where: { $0.revoked != nil }) { throw ExitCode(1) }
         if statuses.contains(where: { $0.daysLeft <= window }) { throw ExitCode(1) }
     }
 
@@ -79,7 +85,8 @@ struct CertsCommand: ParsableCommand {
     }
 
     static func json(_ statuses: [CertificateStatus], window: Int,
-                     tokens: [String: (uri: String, problem: String?)] = [:]) -> String {
+                     tokens: [String: (uri: String, problem: String?)] = [:],
+                     revocation: [String: ChainRevocation] = [:]) -> String {
         let iso = ISO8601DateFormatter()
         let items: [[String: Any]] = statuses.map { s in
             var item: [String: Any] = [
@@ -94,9 +101,17 @@ struct CertsCommand: ParsableCommand {
                 item["token_answers"] = token.problem == nil
                 if let problem = token.problem { item["token_problem"] = problem }
             }
+            if let checked = revocation[s.name]?.certificates.first {
+                item["revocation"] = checked.status.keyword
+                item["revocation_source"] = checked.source
+            }
             return item
         }
-        let data = (try? JSONSerialization.data(withJSONObject: ["identities": items], options: [.prettyPrinted, .sortedKeys])) ?? Data()
+        let revoked: [[String: Any]] = revocation.sorted(by: { $0.key < $1.key }).compactMap { name, status in
+            guard let reason = status.revokedReason else { return nil }
+            return ["identity": name, "revocation": "revoked", "reason": reason]
+        }
+        let data = (try? JSONSerialization.data(withJSONObject: ["identities": items, "revoked_identities": revoked], options: [.prettyPrinted, .sortedKeys])) ?? Data()
         return String(decoding: data, as: UTF8.self)
     }
 }

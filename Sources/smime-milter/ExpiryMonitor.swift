@@ -20,6 +20,7 @@ final class ExpiryMonitor: Sendable {
     }
 
     func check(_ setup: LoadedSetup, now: Date = Date()) {
+        checkRevocation(setup)
         let statuses = CertificateExpiry.statuses(identities: setup.identities, configuration: setup.configuration, now: now)
         metrics?.setCertificates(statuses)
         let iso = ISO8601DateFormatter()
@@ -43,6 +44,26 @@ final class ExpiryMonitor: Sendable {
         }
     }
 
+    /// Revoked identities (found at load: they are not used to sign): a log line, the metric,
+    /// and one report mail per certificate per process.
+    func checkRevocation(_ setup: LoadedSetup) {
+        metrics?.setIdentityRevocation(setup.identityRevocation)
+        for (name, status) in setup.identityRevocation.sorted(by: { $0.key < $1.key }) {
+            if let reason = status.revokedReason {
+                let text = "certificate of identity \(name) is revoked: \(reason); it is not used to sign"
+                logger.error("\(text)")
+                guard let address = setup.configuration.expiryReport else { continue }
+                let key = "\(name)|revoked|\(status.certificates.first?.subject ?? "")"
+                let isNew = reported.withLock { $0.insert(key).inserted }
+                if isNew && !sendReport(to: address, text: text, setup: setup, subject: "signing certificate revoked") {
+                    _ = reported.withLock { $0.remove(key) }
+                }
+            } else if let unknown = status.unknownReason {
+                logger.warning("identity \(name): \(unknown); it is still used")
+            }
+        }
+    }
+
     /// Checks again once a day, from a thread of its own (started after signals are blocked).
     func startDaily(current: @escaping @Sendable () -> LoadedSetup) {
         let thread = Thread { [self] in
@@ -54,7 +75,8 @@ final class ExpiryMonitor: Sendable {
         thread.start()
     }
 
-    @discardableResult private func sendReport(to address: String, text: String, setup: LoadedSetup) -> Bool {
+    @discardableResult private func sendReport(to address: String, text: String, setup: LoadedSetup,
+                                               subject: String = "signing certificate expiry") -> Bool {
         let host = setup.configuration.authservID
         let body = """
             \(text)
@@ -62,7 +84,7 @@ final class ExpiryMonitor: Sendable {
             Install a renewed certificate in \(setup.configuration.certificateDir ?? "the CertificateDir") and reload
             smime-milter (systemctl reload smime-milter, or SIGHUP). "smime-milter certs" lists all identities.
             """
-        let mail = ReportMail(recipient: address, subject: "smime-milter on \(host): signing certificate expiry",
+        let mail = ReportMail(recipient: address, subject: "smime-milter on \(host): \(subject)",
                               text: body, rateKey: "")
         return ReportMailer(sendmailCommand: setup.configuration.sendmailCommand, logger: logger).send(mail, what: "expiry report")
     }

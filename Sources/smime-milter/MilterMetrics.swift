@@ -4,6 +4,7 @@ import Metrics
 import Milter
 import Policy
 import Prometheus
+import SMIME
 
 /// The milter's metrics, through swift-metrics with the Prometheus backend. Recorded from the
 /// delegate's `finished` (one place per message, like the log line), so the counts equal the
@@ -33,6 +34,29 @@ final class MilterMetrics: Sendable {
             Counter(label: "smime_milter_broken_signatures_total", dimensions: [("cause", cause)]).increment()
         }
         Timer(label: "smime_milter_message_duration_seconds").recordNanoseconds(Int64(milliseconds * 1_000_000))
+    }
+
+    /// Revocation checks (by source and status), cache hits and fetch latency. swift-metrics'
+    /// global factory is used, so these count only once `MilterMetrics` bootstrapped it.
+    static let revocationEvents = RevocationEvents(
+        checked: { source, status in
+            Counter(label: "smime_milter_revocation_checks_total", dimensions: [("source", source), ("status", status)]).increment()
+        },
+        cacheHit: { kind in
+            Counter(label: "smime_milter_revocation_cache_hits_total", dimensions: [("kind", kind)]).increment()
+        },
+        fetched: { kind, seconds, ok in
+            Timer(label: "smime_milter_revocation_fetch_duration_seconds",
+                  dimensions: [("kind", kind), ("outcome", ok ? "response" : "failed")])
+                .recordNanoseconds(Int64(seconds * 1_000_000_000))
+        })
+
+    /// Per identity, whether its certificate is revoked (1) or not (0), when checked.
+    func setIdentityRevocation(_ statuses: [String: ChainRevocation]) {
+        for (name, status) in statuses {
+            Gauge(label: "smime_milter_identity_revoked", dimensions: [("identity", name)])
+                .record(status.revoked == nil ? 0 : 1)
+        }
     }
 
     /// Per identity, its certificate's not-after as a Unix time (for expiry alerts).

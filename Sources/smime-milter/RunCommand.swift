@@ -64,6 +64,15 @@ struct RunCommand: ParsableCommand {
         }
         expiry.check(setup)
         expiry.startDaily { delegate.setup }
+        if !configuration.revocation.methods.isEmpty {
+            // Our identities' revocation status is found at load: a daily reload checks it again.
+            Thread {
+                while true {
+                    sleep(86_400)
+                    delegate.reload(configPath: options.config)
+                }
+            }.start()
+        }
         RefusedPeerMonitor.start(logger: logger)
         logger.notice("smime-milter \(SMIMEMilterVersion.string) (mode \(setup.configuration.mode)) listening on \(server.listeningDescription())")
         let rc = server.run(reload: { delegate.reload(configPath: options.config) })

@@ -4,6 +4,7 @@ import Logging
 import Milter
 import Policy
 import SMIME
+import Synchronization
 
 /// A configuration with its identities loaded: everything the policy needs, checked.
 struct LoadedSetup {
@@ -16,14 +17,28 @@ struct LoadedSetup {
     /// Problems that do not stop the milter but an administrator must see (refused identities,
     /// SigningTable lines naming identities that did not load).
     let problems: [String]
+    /// The revocation status of each identity's certificate (by name), when RevocationCheck is
+    /// set; revoked ones are not in `identities`.
+    var identityRevocation: [String: ChainRevocation] = [:]
 
     static func load(configPath: String, now: Date = Date()) throws -> LoadedSetup {
         let configuration = try ConfigurationParser.load(path: configPath)
         var problems: [String] = []
-        let identities: IdentityStore
+        var identities: IdentityStore
+        var identityRevocation: [String: ChainRevocation] = [:]
         if let dir = configuration.certificateDir {
             if let problem = configuration.tokens.apply() { problems.append(problem) }
             identities = IdentityStore.load(directory: dir, now: now, tokens: configuration.tokens)
+            // A revoked identity of ours must not sign: it is refused like any unusable one.
+            if let checker = RevocationRuntime.checker(configuration, trust: nil) {
+                var revoked: [String: String] = [:]
+                for identity in identities.identities {
+                    let status = checker.check(identity: identity)
+                    identityRevocation[identity.name] = status
+                    if let reason = status.revokedReason { revoked[identity.name] = reason }
+                }
+                identities = identities.removing(revoked: revoked)
+            }
             for problem in identities.rejected {
                 problems.append("identity refused: \(problem)")
             }
@@ -46,10 +61,12 @@ struct LoadedSetup {
             configuration: configuration, identities: identities,
             integrityVerifier: makeIntegrityVerifier(configuration, inbound: verifier, problems: &problems))
         let verification = verifier.map { VerificationPolicy(configuration: configuration, verifier: $0) }
-        return LoadedSetup(
+        var setup = LoadedSetup(
             configuration: configuration, identities: identities, signingPolicy: signing,
             policy: MessagePolicy(signing: signing, verification: verification),
             problems: problems)
+        setup.identityRevocation = identityRevocation
+        return setup
     }
 
     /// The signature verifier for `configuration`: nil when Mode has no v or no TrustAnchors
@@ -60,7 +77,8 @@ struct LoadedSetup {
         do {
             let store = try TrustStore(anchors: [anchors], crlDirectory: configuration.crlDir)
             problems += store.problems.map { "TrustAnchors: \($0)" }
-            return MessageVerifier(trust: store, options: configuration.verificationOptions())
+            return MessageVerifier(trust: store, options: configuration.verificationOptions(),
+                                   revocation: RevocationRuntime.checker(configuration, trust: store))
         } catch {
             problems.append("TrustAnchors \(anchors): \(error); inbound mail is not verified")
             return nil
@@ -136,5 +154,26 @@ extension LoadedSetup {
                 ConfigurationError(file: file, line: lines["Socket"], message: $0)
             }
         }
+    }
+}
+
+/// The process's revocation checkers: one cache per cache directory for the whole process, so
+/// a reload keeps what was fetched, and the metrics as events.
+enum RevocationRuntime {
+    private static let caches = Mutex<[String: RevocationCache]>([:])
+
+    /// The checker for `configuration` over `trust` (an empty store for identities), or nil
+    /// when RevocationCheck is none.
+    static func checker(_ configuration: Configuration, trust: TrustStore?) -> RevocationChecker? {
+        let settings = configuration.revocation
+        guard !settings.methods.isEmpty, let store = trust ?? (try? TrustStore.empty()) else { return nil }
+        let cache = caches.withLock { all in
+            let key = settings.cacheDirectory ?? ""
+            if let existing = all[key] { return existing }
+            let made = RevocationCache(directory: settings.cacheDirectory)
+            all[key] = made
+            return made
+        }
+        return RevocationChecker(trust: store, settings: settings, cache: cache, events: MilterMetrics.revocationEvents)
     }
 }

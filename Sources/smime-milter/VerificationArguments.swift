@@ -52,7 +52,8 @@ struct VerificationArguments: ParsableArguments {
             }
             if allowWeak { configuration.allowWeakAlgorithms = true }
             let store = try TrustStore(anchors: anchors, crlDirectory: crlDir ?? configuration.crlDir)
-            let verifier = MessageVerifier(trust: store, options: configuration.verificationOptions(diagnosis: diagnosis))
+            let verifier = MessageVerifier(trust: store, options: configuration.verificationOptions(diagnosis: diagnosis),
+                                           revocation: RevocationRuntime.checker(configuration, trust: store))
             return VerificationPolicy(configuration: configuration,
                                       verifier: diagnosing ? DiagnosingVerifier(base: verifier) as any SignatureVerifier : verifier)
         } catch {

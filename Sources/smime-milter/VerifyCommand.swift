@@ -21,6 +21,9 @@ struct VerifyCommand: ParsableCommand {
     @OptionGroup var options: VerificationArguments
 
     func run() throws {
-        try options.forEachFile(try options.makePolicy(command: "verify"))
+        // With RevocationCheck (from --config), where each certificate's status came from.
+        try options.forEachFile(try options.makePolicy(command: "verify")) { report in
+            (report.revocation?.certificates ?? []).map { "revocation of \($0.subject): \($0.line)" }
+        }
     }
 }

@@ -51,6 +51,10 @@ public struct Configuration: Sendable, Equatable {
     public var crlDir: String?
     /// `AllowWeakAlgorithms`: let MD5/SHA-1 and short RSA keys pass verification.
     public var allowWeakAlgorithms: Bool = false
+    /// `RevocationCheck`, `RevocationTimeout`, `HTTPProxy`, `RevocationCacheDir`.
+    public var revocation = RevocationSettings()
+    /// `OnRevocationUnknown`: what a signature gets whose certificates' status cannot be found.
+    public var onRevocationUnknown: RevocationUnknownAction = .accept
     /// `SubjectTagPartial`: Subject prefix for mail with a valid signature over one part only.
     public var subjectTagPartial: String = ""
     /// `PartialSignatures`: what a valid signature over one part of the message gives.

@@ -71,6 +71,46 @@ extension ConfigurationKey {
             show: { $0.crlDir }
         ),
         ConfigurationKey(
+            name: "RevocationCheck",
+            syntax: "none | crl | ocsp | ocsp,crl | crl,ocsp",
+            defaultValue: "none",
+            doc: "How the revocation status of certificates is found at the point of use (every certificate of an inbound signer's chain, our own signing identities at start, reload and daily): ocsp asks the responder named in each certificate's Authority Information Access, crl fetches the CRL from its CRL distribution points, both in the order given (the second when the first gives no answer); none checks only the CRLs of CRLDir. See docs/revocation.md.",
+            apply: { value, _, config in config.revocation.methods = try ValueParsers.revocationMethods(value) },
+            show: { $0.revocation.methods.isEmpty ? "none" : $0.revocation.methods.map(\.rawValue).joined(separator: ",") }
+        ),
+        ConfigurationKey(
+            name: "RevocationTimeout",
+            syntax: "SECONDS",
+            defaultValue: "5",
+            doc: "The longest a message waits for revocation answers, all certificates together (1 to 60 seconds), and the timeout of each fetch; a fetch that takes longer goes on for the cache, and the message gets OnRevocationUnknown.",
+            apply: { value, _, config in config.revocation.timeout = try ValueParsers.seconds(value, range: 1...60) },
+            show: { String(Int($0.revocation.timeout)) }
+        ),
+        ConfigurationKey(
+            name: "OnRevocationUnknown",
+            syntax: "accept | policy | tempfail",
+            defaultValue: "accept",
+            doc: "What a valid signature gets when the revocation status of a certificate of its chain cannot be found (responder down or unauthorised, stale CRL, over RevocationTimeout): accept (the result stands; the comment says the status is unknown), policy (smime=policy), or tempfail (smime=temperror and 451 4.7.5, the client retries).",
+            apply: { value, _, config in config.onRevocationUnknown = try ValueParsers.choice(value, RevocationUnknownAction.self) },
+            show: { $0.onRevocationUnknown.rawValue }
+        ),
+        ConfigurationKey(
+            name: "HTTPProxy",
+            syntax: "HOST:PORT | http://HOST:PORT",
+            defaultValue: "none",
+            doc: "The HTTP proxy through which OCSP responders and CRL distribution points are reached; the environment's http_proxy is never used.",
+            apply: { value, _, config in config.revocation.proxy = try ValueParsers.proxy(value) },
+            show: { $0.revocation.proxy }
+        ),
+        ConfigurationKey(
+            name: "RevocationCacheDir",
+            syntax: "PATH",
+            defaultValue: "none",
+            doc: "Directory (made 0700 when missing) where fetched OCSP responses and CRLs are kept until their nextUpdate, so a restart does not fetch them again; without it they are kept in memory only.",
+            apply: { value, context, config in config.revocation.cacheDirectory = try context.path(value) },
+            show: { $0.revocation.cacheDirectory }
+        ),
+        ConfigurationKey(
             name: "AllowWeakAlgorithms",
             syntax: "yes | no",
             defaultValue: "no",

@@ -52,6 +52,43 @@ enum ValueParsers {
     }
 
     /// One of an enum's raw values, case-insensitive.
+    /// `none`, or `ocsp`/`crl` separated by commas, each at most once.
+    static func revocationMethods(_ text: some StringProtocol) throws -> [RevocationMethod] {
+        let lower = text.lowercased()
+        if lower == "none" { return [] }
+        var methods: [RevocationMethod] = []
+        for part in lower.split(separator: ",", omittingEmptySubsequences: false) {
+            let word = String(part.filter { $0 != " " && $0 != "\t" })
+            guard let method = RevocationMethod(rawValue: word), !methods.contains(method) else {
+                throw ValueProblem("expected none, ocsp, crl, ocsp,crl or crl,ocsp")
+            }
+            methods.append(method)
+        }
+        return methods
+    }
+
+    /// A whole number of seconds in `range`.
+    static func seconds(_ text: some StringProtocol, range: ClosedRange<Int>) throws -> Double {
+        guard let value = Int(text), range.contains(value) else {
+            throw ValueProblem("expected whole seconds from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return Double(value)
+    }
+
+    /// `host:port` or `http://host:port` (OpenSSL's HTTP client takes both).
+    static func proxy(_ text: some StringProtocol) throws -> String {
+        var rest = Substring(text)
+        if rest.lowercased().hasPrefix("http://") { rest = rest.dropFirst(7) }
+        if rest.hasSuffix("/") { rest = rest.dropLast() }
+        guard let colon = rest.lastIndex(of: ":"), !rest[..<colon].isEmpty,
+              let port = Int(rest[rest.index(after: colon)...]), (1...65535).contains(port),
+              !rest.contains(where: { $0 == "@" || $0 == "/" || $0 == " " })
+        else {
+            throw ValueProblem("expected HOST:PORT or http://HOST:PORT (no user name or password)")
+        }
+        return "http://" + rest
+    }
+
     static func choice<T: RawRepresentable & CaseIterable>(_ text: some StringProtocol, _: T.Type) throws -> T
     where T.RawValue == String {
         if let value = T(rawValue: text.lowercased()) { return value }

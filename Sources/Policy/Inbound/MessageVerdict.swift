@@ -45,7 +45,28 @@ extension VerificationPolicy {
                 if report.result == .pass { protectedSubject = comparison.protectedSubject }
             }
         }
+        report = applyRevocationUnknown(report)
         return MessageVerdict(report: report, fromAddresses: from.addresses, protectedSubject: protectedSubject)
+    }
+
+    /// `OnRevocationUnknown` for a signature that would pass but whose chain has a certificate
+    /// of unknown revocation status: accept (the result stands, the comment says so), policy,
+    /// or tempfail (`temperror`; `evaluate` then tempfails the message through FailureRules).
+    func applyRevocationUnknown(_ report: VerificationReport) -> VerificationReport {
+        guard report.result == .pass || report.isPartialSignature,
+              let why = report.revocation?.unknownReason else { return report }
+        var out = report
+        switch configuration.onRevocationUnknown {
+        case .accept:
+            out.note = [report.note, why].compactMap { $0 }.joined(separator: "; ")
+        case .policy:
+            out = Self.downgrade(report, reason: why)
+        case .tempfail:
+            out.result = .temperror
+            out.reason = why
+            out.isPartialSignature = false
+        }
+        return out
     }
 
     /// A verified signature (pass, or policy only for covering part of the message) vouches

@@ -106,6 +106,11 @@ public struct VerificationPolicy: Sendable {
                 break
             }
         }
+        if report.result == .temperror, report.revocation?.unknown != nil, configuration.onRevocationUnknown == .tempfail {
+            outcome.edits = []
+            outcome.action = FailureRules.revocationUnknown(report.reason ?? "revocation status unknown")
+            return outcome
+        }
         outcome.edits += subjectEdits(message.fields, tag: tag, removingPassTag: report.result != .pass,
                                       protectedSubject: verdict.protectedSubject, details: &outcome.details)
         return outcome

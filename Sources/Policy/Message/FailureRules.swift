@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+import MIME
 /// Every rule for a message that cannot be handled as decided, and every tempfail reply, in one
 /// place: what the MTA is told when signing fails or a spooled body cannot be read or written
 /// (`OnError`), when the MTA refuses an edit, when a required signature gives `temperror`, and
@@ -50,6 +51,15 @@ public struct FailureRules: Sendable, Equatable {
     /// 4.7.5 is RFC 3463's "cryptographic failure".
     public static func temporaryVerificationFailure(_ text: String) -> MilterAction {
         .tempfail(code: "451", xcode: "4.7.5", text: text)
+    }
+
+    /// `OnRevocationUnknown tempfail`: the revocation status of the signer's chain could not be
+    /// found in time (responder down, stale CRL); the client retries, by when the answer (or
+    /// the fetch that went on in the background) is likely in the cache. 4.7.5 as above.
+    public static func revocationUnknown(_ reason: String) -> MilterAction {
+        let text = PrintableASCII.cleaned("smime-milter: the signer's certificate status cannot be checked now, try again later ("
+                                          + String(reason.prefix(200)) + ")")
+        return .tempfail(code: "451", xcode: "4.7.5", text: text)
     }
 
     /// `OnExpiredCertificate tempfail`: the MTA keeps the mail until a new certificate is

@@ -103,3 +103,14 @@ public enum MissingSignatureAction: String, Sendable, Equatable, CaseIterable {
 }
 
 extension RequiredSigners: TableFile {}
+
+/// `OnRevocationUnknown`: what a valid signature gets when the revocation status of its chain
+/// cannot be found.
+public enum RevocationUnknownAction: String, Sendable, Equatable, CaseIterable {
+    /// The result stands (the comment says the status is unknown).
+    case accept
+    /// `smime=policy`.
+    case policy
+    /// `smime=temperror`, and the message is tempfailed (451 4.7.5).
+    case tempfail
+}

@@ -59,6 +59,8 @@ public struct CMSVerification: Sendable, Equatable {
     /// The signed content: the detached content given, or the eContent of an opaque signature
     /// (only when the signature was checked).
     public var content: [UInt8]?
+    /// The revocation status of the signers' chains, when a `RevocationChecker` was given.
+    public var revocation: ChainRevocation?
 
     public init(status: Status, signers: [Signer] = [], content: [UInt8]? = nil) {
         self.status = status

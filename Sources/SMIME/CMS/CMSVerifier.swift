@@ -20,8 +20,13 @@ public struct CMSVerifier: Sendable {
     public var maxSigners: Int
     /// The longest certificate chain that is tried.
     public var maxChainDepth: Int
+    /// Checks the revocation status of every certificate of each validated chain (OCSP, CRLs
+    /// fetched from distribution points); nil for CRLDir only.
+    public var revocation: RevocationChecker?
 
-    public init(trust: TrustStore, maxCertificates: Int = 50, maxSigners: Int = 8, maxChainDepth: Int = 10) {
+    public init(trust: TrustStore, maxCertificates: Int = 50, maxSigners: Int = 8, maxChainDepth: Int = 10,
+                revocation: RevocationChecker? = nil) {
+        self.revocation = revocation
         self.trust = trust
         self.maxCertificates = maxCertificates
         self.maxSigners = maxSigners
@@ -100,16 +105,28 @@ public struct CMSVerifier: Sendable {
         // Step 2: every signer's certificate path at `time`.
         let crls = CMS_get1_crls(cms)
         defer { if let crls { smime_sk_X509_CRL_pop_free(crls) } }
+        // One deadline for every certificate of every signer: the message waits no longer.
+        let deadline = revocation.map { Date().addingTimeInterval($0.settings.timeout) }
+        var revocationFound: ChainRevocation?
         for index in 0..<signerCount {
             guard let info = smime_sk_CMS_SignerInfo_value(infos, Int32(index)) else { continue }
             var signerCert: OpaquePointer?
             CMS_SignerInfo_get0_algs(info, nil, &signerCert, nil, nil)
             guard let signerCert else { return CMSVerification(status: .signerCertificateMissing, signers: signers) }
-            if let rejected = validatePath(signerCert, untrusted: certs, crls: crls, at: time) {
-                return CMSVerification(status: rejected, signers: signers)
+            var chain: ChainRevocation?
+            if let rejected = validatePath(signerCert, untrusted: certs, crls: crls, at: time, deadline: deadline,
+                                           revocation: &chain) {
+                var out = CMSVerification(status: rejected, signers: signers)
+                out.revocation = chain
+                return out
+            }
+            if let chain {
+                revocationFound = revocationFound.map { ChainRevocation(certificates: $0.certificates + chain.certificates) } ?? chain
             }
         }
-        return CMSVerification(status: .verified, signers: signers, content: extracted ?? detachedContent)
+        var verified = CMSVerification(status: .verified, signers: signers, content: extracted ?? detachedContent)
+        verified.revocation = revocationFound
+        return verified
     }
 
     /// `CMS_verify` over detached content, with the content BIO behind a null filter.
@@ -174,7 +191,8 @@ public struct CMSVerifier: Sendable {
 
     /// Nil when the chain is good, else the rejection.
     private func validatePath(_ cert: OpaquePointer, untrusted: OpaquePointer?, crls: OpaquePointer?,
-                              at time: Date) -> CMSVerification.Status? {
+                              at time: Date, deadline: Date? = nil,
+                              revocation found: inout ChainRevocation?) -> CMSVerification.Status? {
         guard let ctx = X509_STORE_CTX_new() else { return .malformed("out of memory") }
         defer { X509_STORE_CTX_free(ctx) }
         guard X509_STORE_CTX_init(ctx, trust.store, cert, untrusted) == 1,
@@ -191,6 +209,16 @@ public struct CMSVerifier: Sendable {
         if let crls { X509_STORE_CTX_set0_crls(ctx, crls) }
         if X509_verify_cert(ctx) == 1 {
             _ = OpenSSL.drainErrors()
+            guard let revocation, let built = X509_STORE_CTX_get0_chain(ctx) else { return nil }
+            var chain: [OpaquePointer] = []
+            for index in 0..<max(0, smime_sk_X509_num(built)) {
+                if let member = smime_sk_X509_value(built, index) { chain.append(member) }
+            }
+            let checked = revocation.check(chain: chain, deadline: deadline)
+            found = checked
+            if let revoked = checked.revoked, let reason = checked.revokedReason {
+                return .certificateRejected(code: Int(X509_V_ERR_CERT_REVOKED), depth: revoked.depth, reason: reason)
+            }
             return nil
         }
         let code = X509_STORE_CTX_get_error(ctx)

@@ -14,10 +14,13 @@ public struct MessageVerifier: Sendable {
     public let trust: TrustStore
     /// Weak-algorithm policy and resource bounds.
     public let options: VerificationOptions
+    /// Revocation checking beyond CRLDir (OCSP, CRLs from distribution points), if configured.
+    public var revocation: RevocationChecker?
 
-    public init(trust: TrustStore, options: VerificationOptions = VerificationOptions()) {
+    public init(trust: TrustStore, options: VerificationOptions = VerificationOptions(), revocation: RevocationChecker? = nil) {
         self.trust = trust
         self.options = options
+        self.revocation = revocation
     }
 
     /// Verifies one message.
@@ -135,7 +138,8 @@ public struct MessageVerifier: Sendable {
     }
 
     private var cmsVerifier: CMSVerifier {
-        CMSVerifier(trust: trust, maxCertificates: options.maxCertificates, maxSigners: options.maxSigners)
+        CMSVerifier(trust: trust, maxCertificates: options.maxCertificates, maxSigners: options.maxSigners,
+                    revocation: revocation)
     }
 
     enum Decoded {
@@ -181,6 +185,7 @@ public struct MessageVerifier: Sendable {
         }
         report.signingTime = signer?.signingTime
         report.integrity = Self.integrity(of: checked.status)
+        report.revocation = checked.revocation
 
         switch checked.status {
         case .notSignedData(let kind):

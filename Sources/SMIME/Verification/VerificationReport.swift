@@ -64,6 +64,9 @@ public struct VerificationReport: Sendable, Equatable {
     /// A remark for the comment of a result that is otherwise plain (e.g. a pass whose outer
     /// Subject differs from the signed one); nil for none.
     public var note: String?
+    /// What revocation checking found about the signer's chain (OCSP, CRLs, cache, CRLDir), when
+    /// it ran; a revoked certificate also makes the result `fail`.
+    public var revocation: ChainRevocation?
 
     public init(
         result: SMIMEResult, reason: String? = nil, signerAddresses: [String] = [], identifier: String? = nil,
