@@ -45,9 +45,10 @@ struct LoadedSetup {
             configuration: configuration, identities: identities,
             integrityVerifier: makeIntegrityVerifier(configuration, inbound: verifier, problems: &problems))
         let verification = verifier.map { VerificationPolicy(configuration: configuration, verifier: $0) }
+        let encryption = try makeEncryption(configuration, now: now, problems: &problems)
         return LoadedSetup(
             configuration: configuration, identities: identities, signingPolicy: signing,
-            policy: MessagePolicy(signing: signing, verification: verification),
+            policy: MessagePolicy(signing: signing, verification: verification, encryption: encryption),
             problems: problems)
     }
 
