@@ -255,20 +255,87 @@ def test_bad_certificates_are_never_harvested_nor_used(enc_rig, tmp_path, kind):
 
 
 def test_the_store_survives_kill_9_while_harvesting(enc_rig, tmp_path):
-    """kill -9 of the milter while it harvests from a stream of signed inbound mail: the store
-    opens at restart (integrity check) and keeps what was committed."""
+    """kill -9 of the milter while clients send it signed inbound mail to harvest from: at
+    restart the store opens (the integrity check at open), `PRAGMA integrity_check` says ok,
+    and what was committed is there."""
+    import threading
     erin = enc_rig.keys["erin"]
-    for i in range(5):
-        enc_rig.send_smtp(from_="erin@sink.test", to="alice-in@sink.test", external=True,
-                          data=signed_inbound(enc_rig, erin, "erin@sink.test", tmp_path))
-        if i == 2:
-            os.killpg(enc_rig.milter.proc.pid, signal.SIGKILL)
-            enc_rig.milter.proc.wait(timeout=10)
-            enc_rig.milter.proc = None
-            enc_rig.milter.stop()
-            enc_rig.milter.start()
+    data = signed_inbound(enc_rig, erin, "erin@sink.test", tmp_path)
+    kept_before = enc_rig.milter.log().count("harvest=kept")
+    stop = threading.Event()
+
+    def sender():
+        while not stop.is_set():
+            try:
+                enc_rig.send_smtp(from_="erin@sink.test", to="alice-in@sink.test", external=True, data=data)
+            except (smtplib.SMTPException, OSError):
+                pass  # the milter is down: Postfix tempfails
+    threads = [threading.Thread(target=sender) for _ in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        rigmod.wait_until(lambda: enc_rig.milter.log().count("harvest=kept") >= kept_before + 5, 60, "harvests under way")
+        os.killpg(enc_rig.milter.proc.pid, signal.SIGKILL)
+        enc_rig.milter.proc.wait(timeout=10)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=60)
+    enc_rig.milter.stop()
+    enc_rig.milter.start()
     check = run(["sqlite3", str(enc_rig.root / "store.sqlite"), "PRAGMA integrity_check"], check=False)
     if check.returncode == 0:
         assert check.stdout.strip() == b"ok"
-    listing = run([str(enc_rig.milter.binary), "certs", "--recipients", "-c", str(enc_rig.milter.config_path), "list"]).stdout
-    assert b"erin@sink.test" in listing
+    certs = [str(enc_rig.milter.binary), "certs", "--recipients", "-c", str(enc_rig.milter.config_path)]
+    assert b"erin@sink.test" in run([*certs, "list"]).stdout
+    assert run([*certs, "log"]).stdout.count(b"erin@sink.test") >= 5
+    # And the restarted milter harvests again.
+    enc_rig.send_smtp(from_="erin@sink.test", to="alice-in@sink.test", external=True, data=data)
+    rigmod.wait_until(lambda: "harvest=kept" in enc_rig.milter.log().split("listening")[-1], 30, "a harvest after restart")
+
+
+def test_postfix_as_the_client_delivers_each_class_in_its_own_transaction(enc_rig, tmp_path):
+    """A first Postfix (no milter) relays one message for three recipients of different classes
+    to the milter's Postfix: the 452 4.5.3 makes its smtp client deliver each class in a
+    transaction of its own; dave's and erin's copies arrive encrypted, the third in plaintext."""
+    hop = rigmod.Rig()
+    hop.start()
+    try:
+        hop.postfix.postconf(f"myhostname=hop1.smime-milter.test",
+                             f"transport_maps=inline:{{ {rigmod.SINK_DOMAIN}=smtp:[{INTERNAL_ADDR}]:{enc_rig.postfix.int_port} }}",
+                             "minimal_backoff_time=1s", "maximal_backoff_time=2s", "queue_run_delay=1s")
+        rcpts = ["dave@sink.test", "erin@sink.test", "plain-hop@sink.test"]
+        before = {r: len(enc_rig.sink.for_rcpt(r)) for r in rcpts}
+        hop.send_smtp(from_=ALICE, to=rcpts, data=message("dave@sink.test", "two hops"))
+
+        def arrived():
+            hop.postfix.flush()
+            return all(len(enc_rig.sink.for_rcpt(r)) > before[r] for r in rcpts)
+        rigmod.wait_until(arrived, 120, "all three copies through the second hop", interval=2)
+        copies = {r: enc_rig.sink.for_rcpt(r)[-1] for r in rcpts}
+        for r, d in copies.items():
+            assert [x.split()[0] for x in d.rcpts] == [f"<{r}>"], d.rcpts  # one recipient per transaction
+        openssl_decrypt(enveloped_der(copies["dave@sink.test"]), enc_rig.keys["dave"], tmp_path)
+        openssl_decrypt(enveloped_der(copies["erin@sink.test"]), enc_rig.keys["erin"], tmp_path)
+        assert b"application/pkcs7-mime" not in copies["plain-hop@sink.test"].message
+        assert "452 4.5.3" in hop.postfix.log_text()
+    finally:
+        hop.stop()
+
+
+def test_sign_command_with_recipients_decides_as_the_milter(enc_rig, tmp_path):
+    """`smime-milter sign --rcpt`: the same decision offline: encrypted to dave, plaintext-signed
+    for an unlisted-never recipient, refused (exit 2, the milter's reply) for nocert."""
+    sign = [str(enc_rig.milter.binary), "sign", "--config", str(enc_rig.milter.config_path), "--from", ALICE]
+    body = crlf(message("dave@sink.test", "offline"))
+    out = run([*sign, "--rcpt", "dave@sink.test"], input=body)
+    msg = email.message_from_bytes(out.stdout)
+    assert "enveloped-data" in msg.get("Content-Type")
+    entity = openssl_decrypt(base64.b64decode(msg.get_payload()), enc_rig.keys["dave"], tmp_path)
+    assert entity.startswith(b"Content-Type: multipart/signed")
+    assert b"encrypted=1" in out.stderr
+    plain = run([*sign, "--rcpt", "someone@sink.test"], input=body)
+    assert b"multipart/signed" in plain.stdout and b"pkcs7-mime" not in plain.stdout
+    refused = run([*sign, "--rcpt", "nocert@sink.test", "--rcpt", "dave@sink.test"], input=body, check=False)
+    assert refused.returncode == 2 and b"450 4.7.0" in refused.stderr, refused.stderr
+    assert refused.stdout == body
