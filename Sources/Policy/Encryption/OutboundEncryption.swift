@@ -82,7 +82,6 @@ extension EncryptionSetup {
         guard let policy else { return ([], [:]) }
         var facts: [RecipientFacts] = []
         var certificates: [String: RecipientCertificate] = [:]
-        var reasons: [String: String] = [:]
         for recipient in recipients {
             let address = EnvelopeAddress.normalise(recipient).lowercased()
             switch try lookup.usable(for: address, at: now) {
@@ -90,8 +89,7 @@ extension EncryptionSetup {
                 certificates[address] = usable.certificate
                 facts.append(RecipientFacts(address: address, recipientClass: policy.classify(address, hasUsableCertificate: true),
                                             capabilities: usable.capabilities))
-            case .failure(let problem):
-                reasons[address] = problem.reason
+            case .failure:
                 facts.append(RecipientFacts(address: address, recipientClass: policy.classify(address, hasUsableCertificate: false)))
             }
         }
