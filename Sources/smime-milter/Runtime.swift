@@ -16,7 +16,9 @@ struct LoadedSetup {
     /// SigningTable lines naming identities that did not load).
     let problems: [String]
 
-    static func load(configPath: String, now: Date = Date()) throws -> LoadedSetup {
+    /// `openingStore` false: the recipient certificate store is left alone (check-config and
+    /// certs report on it themselves, without making the file).
+    static func load(configPath: String, now: Date = Date(), openingStore: Bool = true) throws -> LoadedSetup {
         let configuration = try ConfigurationParser.load(path: configPath)
         var problems: [String] = []
         let identities: IdentityStore
@@ -45,7 +47,7 @@ struct LoadedSetup {
             configuration: configuration, identities: identities,
             integrityVerifier: makeIntegrityVerifier(configuration, inbound: verifier, problems: &problems))
         let verification = verifier.map { VerificationPolicy(configuration: configuration, verifier: $0) }
-        let encryption = try makeEncryption(configuration, now: now, problems: &problems)
+        let encryption = openingStore ? try makeEncryption(configuration, now: now, problems: &problems) : nil
         return LoadedSetup(
             configuration: configuration, identities: identities, signingPolicy: signing,
             policy: MessagePolicy(signing: signing, verification: verification, encryption: encryption),
