@@ -92,6 +92,14 @@ def message(rcpt: str, subject: str) -> str:
             f"Message-ID: <{subject.replace(' ', '-')}@example.com>\nMIME-Version: 1.0\n{TEXT}")
 
 
+def delivered_with(r: rigmod.Rig, rcpt: str, subject: str) -> rigmod.Delivered:
+    """The one message for `rcpt` with this Subject (the sink's files are not in arrival order)."""
+    def found():
+        got = [d for d in r.sink.for_rcpt(rcpt) if email.message_from_bytes(d.message).get("Subject") == subject]
+        return got[0] if got else None
+    return rigmod.wait_until(found, rigmod.DELIVERY_TIMEOUT, f"{subject!r} for {rcpt}")
+
+
 def enveloped_der(delivered: rigmod.Delivered) -> bytes:
     msg = email.message_from_bytes(delivered.message)
     assert msg.get_content_type() == "application/pkcs7-mime", msg.get("Content-Type")
@@ -167,13 +175,12 @@ def test_mixed_recipients_are_split_with_452_4_5_3(enc_rig, tmp_path):
     for r in ("erin@sink.test", "plain-mixed@sink.test"):
         code, text = refused[r]
         assert code == 452 and text.startswith(b"4.5.3"), (code, text)
-    got = enc_rig.sink.wait_for("dave@sink.test", count=before["dave@sink.test"] + 1)
-    assert [[r.split()[0] for r in d.rcpts] for d in got[before["dave@sink.test"]:]] == [["<dave@sink.test>"]]
-    openssl_decrypt(enveloped_der(got[-1]), enc_rig.keys["dave"], tmp_path)
+    got = delivered_with(enc_rig, "dave@sink.test", "mixed")
+    assert [r.split()[0] for r in got.rcpts] == ["<dave@sink.test>"]
+    openssl_decrypt(enveloped_der(got), enc_rig.keys["dave"], tmp_path)
     # erin, alone in a transaction of her own (as a retrying client sends her), gets hers encrypted.
     enc_rig.send_smtp(from_=ALICE, to="erin@sink.test", data=message("erin@sink.test", "erin alone"))
-    got = enc_rig.sink.wait_for("erin@sink.test", count=before["erin@sink.test"] + 1)
-    openssl_decrypt(enveloped_der(got[-1]), enc_rig.keys["erin"], tmp_path)
+    openssl_decrypt(enveloped_der(delivered_with(enc_rig, "erin@sink.test", "erin alone")), enc_rig.keys["erin"], tmp_path)
     assert len(enc_rig.sink.for_rcpt("plain-mixed@sink.test")) == before["plain-mixed@sink.test"]
 
 
@@ -207,16 +214,16 @@ def test_a_harvested_certificate_is_used_for_the_next_outbound_message(enc_rig, 
     frank = make_recipient(enc_rig.pki_dir, "frank@sink.test", tmp_path / "frank.pem")
     # Before: frank (encrypt) has no certificate, so mail to him goes in plaintext.
     enc_rig.send_smtp(from_=ALICE, to="frank@sink.test", data=message("frank@sink.test", "before"))
-    first = enc_rig.sink.wait_for("frank@sink.test")[0]
+    first = delivered_with(enc_rig, "frank@sink.test", "before")
     assert b"application/pkcs7-mime" not in first.message
     # frank signs a message to us (inbound, from the external side): verified, harvested.
     enc_rig.send_smtp(from_="frank@sink.test", to="alice-in@sink.test", external=True,
                       data=signed_inbound(enc_rig, frank, "frank@sink.test", tmp_path))
-    inbound = enc_rig.sink.wait_for("alice-in@sink.test")[-1]
+    inbound = delivered_with(enc_rig, "alice-in@sink.test", "signed by frank@sink.test")
     assert b"smime=pass" in inbound.message
     rigmod.wait_until(lambda: "harvest=kept" in enc_rig.milter.log(), 30, "the harvest")
     enc_rig.send_smtp(from_=ALICE, to="frank@sink.test", data=message("frank@sink.test", "after"))
-    second = enc_rig.sink.wait_for("frank@sink.test", count=2)[1]
+    second = delivered_with(enc_rig, "frank@sink.test", "after")
     entity = openssl_decrypt(enveloped_der(second), frank, tmp_path)
     assert openssl_verify_entity(entity, enc_rig.trust_anchor, tmp_path).replace(b"\r\n", b"\n") == TEXT.encode()
 
@@ -312,7 +319,7 @@ def test_postfix_as_the_client_delivers_each_class_in_its_own_transaction(enc_ri
             hop.postfix.flush()
             return all(len(enc_rig.sink.for_rcpt(r)) > before[r] for r in rcpts)
         rigmod.wait_until(arrived, 120, "all three copies through the second hop", interval=2)
-        copies = {r: enc_rig.sink.for_rcpt(r)[-1] for r in rcpts}
+        copies = {r: delivered_with(enc_rig, r, "two hops") for r in rcpts}
         for r, d in copies.items():
             assert [x.split()[0] for x in d.rcpts] == [f"<{r}>"], d.rcpts  # one recipient per transaction
         openssl_decrypt(enveloped_der(copies["dave@sink.test"]), enc_rig.keys["dave"], tmp_path)
