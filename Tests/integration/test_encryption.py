@@ -346,3 +346,20 @@ def test_sign_command_with_recipients_decides_as_the_milter(enc_rig, tmp_path):
     refused = run([*sign, "--rcpt", "nocert@sink.test", "--rcpt", "dave@sink.test"], input=body, check=False)
     assert refused.returncode == 2 and b"450 4.7.0" in refused.stderr, refused.stderr
     assert refused.stdout == body
+
+
+def test_a_store_that_cannot_open_is_a_start_error(enc_rig, tmp_path):
+    """With an EncryptionTable, the milter does not start without its store (exit 78, the
+    reason named); a damaged store file is refused the same way."""
+    base = enc_rig.milter.config_path.read_text()
+    for store, words in ((tmp_path / "missing-dir" / "store.sqlite", "CertificateStore"),
+                         (tmp_path / "damaged.sqlite", "damaged.sqlite")):
+        if words == "damaged.sqlite":
+            store.write_bytes(b"not a database, " * 512)
+        conf = tmp_path / "start.conf"
+        conf.write_text("\n".join(line for line in base.splitlines()
+                                  if not line.startswith(("CertificateStore", "Socket")))
+                        + f"\nSocket inet:{rigmod.free_port()}@{INTERNAL_ADDR}\nCertificateStore sqlite:{store}\n")
+        cp = run([str(enc_rig.milter.binary), "run", "--config", str(conf)], check=False, timeout=60)
+        assert cp.returncode == 78, cp.stderr.decode()
+        assert words in cp.stderr.decode(), cp.stderr.decode()
