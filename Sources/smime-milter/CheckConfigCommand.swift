@@ -15,7 +15,7 @@ struct CheckConfigCommand: ParsableCommand {
     func run() throws {
         let setup: LoadedSetup
         do {
-            setup = try LoadedSetup.load(configPath: options.config)
+            setup = try LoadedSetup.load(configPath: options.config, openingStore: false)
         } catch {
             print("error: \(error)")
             throw ExitCode(1)
