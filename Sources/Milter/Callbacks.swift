@@ -99,7 +99,13 @@ func milterEnvFrom(_ ctx: OpaquePointer?, _ argv: UnsafeMutablePointer<UnsafeMut
 
 func milterEnvRcpt(_ ctx: OpaquePointer?, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> sfsistat {
     let s = session(ctx)
-    if let s, let recipient = firstArgument(argv) { s.envelopeRecipient(recipient) }
+    if let ctx, let s, let recipient = firstArgument(argv) {
+        switch s.envelopeRecipient(recipient, sink: LibmilterSink(ctx: ctx, leadingSpace: s.keepsLeadingSpace)) {
+        case .accept, .quarantine: break
+        case .tempfail: return sfsistat(SMFIS_TEMPFAIL)
+        case .reject: return sfsistat(SMFIS_REJECT)
+        }
+    }
     return proceed(s, step: UInt(SMFIP_NR_RCPT))
 }
 

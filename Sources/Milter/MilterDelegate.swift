@@ -17,10 +17,14 @@ public protocol MilterDelegate: Sendable {
     /// Where large bodies are spooled, asked at the start of each message; nil keeps every
     /// body in memory.
     func spoolSettings() -> SpoolSettings?
+    /// A recipient the policy did not accept at RCPT time (its reply is already set): for the
+    /// log and the metrics.
+    func recipientRefused(_ recipient: String, answer: RecipientAnswer, queueID: String?)
 }
 
 extension MilterDelegate {
     public func spoolSettings() -> SpoolSettings? { nil }
+    public func recipientRefused(_ recipient: String, answer: RecipientAnswer, queueID: String?) {}
 }
 
 public enum MilterLogLevel: Sendable {

@@ -23,6 +23,8 @@ final class MilterSession {
     var saslLogin: String?
     var envelopeSender = ""
     var recipients: [String] = []
+    /// The class of the first accepted recipient (encryption), which the later ones must share.
+    var transactionClass: RecipientClass?
     var fields: [HeaderField] = []
     var body: [UInt8] = []
     /// Where the body goes once it passes `spoolSettings.threshold`; nil while it is in `body`.
@@ -66,9 +68,21 @@ final class MilterSession {
         self.saslLogin = saslLogin
     }
 
-    /// `RCPT TO`.
-    func envelopeRecipient(_ recipient: String) {
+    /// `RCPT TO`: the policy's answer for this recipient. A refused one is not collected and
+    /// its reply goes to `sink`; the action is what the callback returns.
+    @discardableResult
+    func envelopeRecipient(_ recipient: String, sink: some EditSink) -> MilterAction {
+        let envelope = MessageContext(connection: connection, saslLogin: saslLogin, envelopeSender: envelopeSender,
+                                      recipients: recipients, fields: [], body: .empty)
+        let answer = evaluator?.atRecipient(recipient, envelope: envelope, transactionClass: transactionClass) ?? .accept
+        if let reply = answer.action.reply {
+            sink.setReply(reply)
+            delegate?.recipientRefused(recipient, answer: answer, queueID: nil)
+            return answer.action
+        }
+        if transactionClass == nil { transactionClass = answer.recipientClass }
         if recipients.count < Self.maximumRecipients { recipients.append(recipient) }
+        return answer.action
     }
 
     /// One header field; `value` as the MTA gave it (without its leading space unless
@@ -177,6 +191,7 @@ final class MilterSession {
         saslLogin = nil
         envelopeSender = ""
         recipients = []
+        transactionClass = nil
         fields = []
         body = []
         spool = nil          // removes the file

@@ -41,7 +41,7 @@ struct CertsCommand: ParsableCommand {
         }
         let setup: LoadedSetup
         do {
-            setup = try LoadedSetup.load(configPath: options.config)
+            setup = try LoadedSetup.load(configPath: options.config, openingStore: false)
         } catch {
             FileHandle.standardError.write(Data("smime-milter: \(error)\n".utf8))
             throw ExitCode(2)

@@ -38,7 +38,7 @@ struct CheckConfigCommand: ParsableCommand {
         }
         let setup: LoadedSetup
         do {
-            setup = try LoadedSetup.load(configPath: path)
+            setup = try LoadedSetup.load(configPath: path, openingStore: false)
         } catch {
             print("error: \(error)")
             throw ExitCode(1)

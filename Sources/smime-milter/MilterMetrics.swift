@@ -33,6 +33,14 @@ final class MilterMetrics: Sendable {
         if let cause = outcome.details.first(where: { $0.0 == "cause" })?.1 {
             Counter(label: "smime_milter_broken_signatures_total", dimensions: [("cause", cause)]).increment()
         }
+        // Encryption: encrypted messages, messages refused or sent in plaintext, harvest decisions.
+        if let encrypted = outcome.details.first(where: { $0.0 == "encrypted" })?.1 {
+            Counter(label: "smime_milter_encryption_total", dimensions: [("result", encrypted == "no" ? "not_encrypted" : "encrypted")]).increment()
+        }
+        if let harvest = outcome.details.first(where: { $0.0 == "harvest" })?.1 {
+            Counter(label: "smime_milter_certificates_harvested_total",
+                    dimensions: [("result", harvest == "kept" ? "kept" : harvest == "refused" ? "refused" : "store_error")]).increment()
+        }
         Timer(label: "smime_milter_message_duration_seconds").recordNanoseconds(Int64(milliseconds * 1_000_000))
     }
 
@@ -57,6 +65,12 @@ final class MilterMetrics: Sendable {
             Gauge(label: "smime_milter_identity_revoked", dimensions: [("identity", name)])
                 .record(status.revoked == nil ? 0 : 1)
         }
+    }
+
+    /// A recipient deferred or refused at RCPT time: `class_split` (452 4.5.3), `no_certificate`
+    /// (a `require` recipient without a usable certificate), `store_error`.
+    func recordRecipient(_ answer: RecipientAnswer) {
+        Counter(label: "smime_milter_recipients_deferred_total", dimensions: [("reason", answer.refusal ?? "other")]).increment()
     }
 
     /// Per identity, its certificate's not-after as a Unix time (for expiry alerts).

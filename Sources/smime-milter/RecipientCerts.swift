@@ -66,7 +66,12 @@ enum RecipientCerts {
     /// The point-of-use check with the configured TrustAnchors; nil without them.
     static func check(_ configuration: Configuration) throws -> RecipientCertificateCheck? {
         guard let anchors = configuration.trustAnchors else { return nil }
-        return RecipientCertificateCheck(trust: try TrustStore(anchors: [anchors], crlDirectory: configuration.crlDir))
+        let trust = try TrustStore(anchors: [anchors], crlDirectory: configuration.crlDir)
+        guard let checker = RevocationRuntime.checker(configuration, trust: trust) else {
+            return RecipientCertificateCheck(trust: trust)
+        }
+        return RecipientCertificateCheck(
+            trust: trust, revocation: RecipientRevocation(checker: checker, acceptUnknown: configuration.onRevocationUnknown == .accept))
     }
 
     static func render(_ records: [StoredRecipientCertificate], check: RecipientCertificateCheck?, json: Bool) -> String {

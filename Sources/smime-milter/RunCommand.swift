@@ -2,6 +2,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import MIME
 import Milter
 import Policy
 import SMIME
@@ -166,6 +167,12 @@ final class PolicyDelegate: MilterDelegate {
         let mailer = ReportMailer(sendmailCommand: setup.configuration.sendmailCommand, logger: logger)
         let what = "\(queueID ?? "NOQUEUE"): broken-signature report about \(report.rateKey)"
         Thread { mailer.send(report, what: what) }.start()
+    }
+
+    func recipientRefused(_ recipient: String, answer: RecipientAnswer, queueID: String?) {
+        metrics?.recordRecipient(answer)
+        let reply = answer.action.reply.map { "\($0.code) \($0.xcode) \($0.text)" } ?? ""
+        logger.info("NOQUEUE: recipient <\(EnvelopeAddress.normalise(recipient))> \(answer.action.keyword): \(reply)")
     }
 
     func log(_ level: MilterLogLevel, _ text: String) {

@@ -21,7 +21,9 @@ struct LoadedSetup {
     /// set; revoked ones are not in `identities`.
     var identityRevocation: [String: ChainRevocation] = [:]
 
-    static func load(configPath: String, now: Date = Date()) throws -> LoadedSetup {
+    /// `openingStore` false: the recipient certificate store is left alone (check-config and
+    /// certs report on it themselves, without making the file).
+    static func load(configPath: String, now: Date = Date(), openingStore: Bool = true) throws -> LoadedSetup {
         let configuration = try ConfigurationParser.load(path: configPath)
         var problems: [String] = []
         var identities: IdentityStore
@@ -61,9 +63,10 @@ struct LoadedSetup {
             configuration: configuration, identities: identities,
             integrityVerifier: makeIntegrityVerifier(configuration, inbound: verifier, problems: &problems))
         let verification = verifier.map { VerificationPolicy(configuration: configuration, verifier: $0) }
+        let encryption = openingStore ? try makeEncryption(configuration, now: now, problems: &problems) : nil
         var setup = LoadedSetup(
             configuration: configuration, identities: identities, signingPolicy: signing,
-            policy: MessagePolicy(signing: signing, verification: verification),
+            policy: MessagePolicy(signing: signing, verification: verification, encryption: encryption),
             problems: problems)
         setup.identityRevocation = identityRevocation
         return setup

@@ -26,6 +26,9 @@ struct SignCommand: ParsableCommand {
     @Option(help: "Treat the message as submitted by this SASL login instead of the local sendmail command.")
     var saslLogin: String?
 
+    @Option(name: .customLong("rcpt"), help: "An envelope recipient (repeat for several): the EncryptionTable then decides as in the milter (sign, then encrypt).")
+    var recipients: [String] = []
+
     func run() throws {
         let input = FileHandle.standardInput.readDataToEndOfFile()
         let original = [UInt8](input)
@@ -49,8 +52,12 @@ struct SignCommand: ParsableCommand {
             ? ConnectionInfo(clientAddress: nil, isNonSMTP: true)
             : ConnectionInfo(clientAddress: nil)
         let message = MessageContext(
-            connection: connection, saslLogin: saslLogin, envelopeSender: from,
+            connection: connection, saslLogin: saslLogin, envelopeSender: from, recipients: recipients,
             fields: parsed.fields, body: parsed.body)
+        if !recipients.isEmpty, setup.policy.encryption?.policy != nil {
+            try decideWithRecipients(setup, message: message, parsed: parsed, original: original, input: input)
+            return
+        }
         let outcome = setup.signingPolicy.evaluate(message)
         if case .stripped = outcome.decision {
             // A broken client signature removed: the message as the milter would pass it on.
@@ -67,6 +74,32 @@ struct SignCommand: ParsableCommand {
             throw ExitCode(1)
         }
         FileHandle.standardOutput.write(Data(try edited(outcome, parsed, original: original, input: input)))
+    }
+
+    /// With recipients and an EncryptionTable: the milter's whole outbound decision
+    /// (`MessagePolicy`, as for mail from the local sendmail command). Exit 0 when the message
+    /// was signed or encrypted, 1 when it goes on unchanged (the reason on standard error), 2 on
+    /// an error or a refusal (the reply the milter would give on standard error).
+    private func decideWithRecipients(_ setup: LoadedSetup, message: MessageContext,
+                                      parsed: (fields: [HeaderField], body: [UInt8]), original: [UInt8], input: Data) throws {
+        let outcome = setup.policy.evaluate(message, now: Date())
+        let line = MessageLogLine.format(message, outcome: outcome, milliseconds: 0)
+        if let reply = outcome.action.reply {
+            FileHandle.standardOutput.write(input)
+            FileHandle.standardError.write(Data("smime-milter: refused (\(reply.code) \(reply.xcode) \(reply.text)): \(line)\n".utf8))
+            throw ExitCode(2)
+        }
+        let encrypted = outcome.details.contains { $0.0 == "encrypted" && $0.1 != "no" }
+        var signed = false
+        if case .signed = outcome.decision { signed = true }
+        guard signed || encrypted else {
+            FileHandle.standardOutput.write(input)
+            FileHandle.standardError.write(Data("smime-milter: not signed: \(line)\n".utf8))
+            if case .error = outcome.decision { throw ExitCode(2) }
+            throw ExitCode(1)
+        }
+        FileHandle.standardOutput.write(Data(try edited(outcome, parsed, original: original, input: input)))
+        FileHandle.standardError.write(Data("smime-milter: \(line)\n".utf8))
     }
 
     /// The message as the MTA would deliver it after the outcome's edits. On a failure (a

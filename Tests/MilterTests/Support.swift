@@ -85,7 +85,7 @@ extension MilterSession {
     func feed(from sender: String = "<alice@example.com>", sasl: String? = nil, recipients: [String] = ["<bob@example.net>"],
               fields: [(String, String)], body: String, pieceSize: Int = 7) {
         envelopeFrom(sender: sender, saslLogin: sasl)
-        for r in recipients { envelopeRecipient(r) }
+        for r in recipients { envelopeRecipient(r, sink: RecordingSink()) }
         // Without SMFIP_HDR_LEADSPC the MTA gives values without the space after the colon.
         for (name, value) in fields { header(name: Array(name.utf8), value: Array(value.utf8)) }
         let bytes = Array(body.utf8)

@@ -49,13 +49,20 @@ public struct VerificationPolicy: Sendable {
 
     /// Verifies `message` and returns the edits that report the result, and the action.
     public func evaluate(_ message: MessageContext, now: Date = Date()) -> PolicyOutcome {
+        evaluateReporting(message, now: now).outcome
+    }
+
+    /// `evaluate`, with the report and the body it was made from (nil when the body could not
+    /// be read), for what comes after the verdict (harvesting the signer's certificate).
+    public func evaluateReporting(_ message: MessageContext, now: Date = Date())
+        -> (outcome: PolicyOutcome, report: VerificationReport?, body: [UInt8]?) {
         // Verification needs the body in memory (only signing streams a spooled one).
         let body: [UInt8]
         do {
             body = try message.body.bytes()
         } catch {
             let from = FromField.of(message.fields)
-            return configuration.failureRules.error("\(error)", outcome: PolicyOutcome(decision: .error(reason: ""), fromAddress: from.single))
+            return (configuration.failureRules.error("\(error)", outcome: PolicyOutcome(decision: .error(reason: ""), fromAddress: from.single)), nil, nil)
         }
         let verdict = verdict(fields: message.fields, body: body, now: now)
         let report = verdict.report
@@ -101,7 +108,7 @@ public struct VerificationPolicy: Sendable {
                 } else {
                     outcome.action = .reject(code: "550", xcode: "5.7.1", text: rejectionText(required: required, report: report))
                 }
-                return outcome
+                return (outcome, report, body)
             case .accept:
                 break
             }
@@ -109,11 +116,11 @@ public struct VerificationPolicy: Sendable {
         if report.result == .temperror, report.revocation?.unknown != nil, configuration.onRevocationUnknown == .tempfail {
             outcome.edits = []
             outcome.action = FailureRules.revocationUnknown(report.reason ?? "revocation status unknown")
-            return outcome
+            return (outcome, report, body)
         }
         outcome.edits += subjectEdits(message.fields, tag: tag, removingPassTag: report.result != .pass,
                                       protectedSubject: verdict.protectedSubject, details: &outcome.details)
-        return outcome
+        return (outcome, report, body)
     }
 
     /// The configured tag for the result, ignoring `RequireSignature`; empty for none.

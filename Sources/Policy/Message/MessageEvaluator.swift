@@ -10,6 +10,16 @@ public protocol MessageEvaluator: Sendable {
     /// What happens when the outcome cannot be carried out or the message not collected
     /// (the binding asks these rules; it decides no failure itself).
     var failureRules: FailureRules { get }
+    /// The answer to one `RCPT TO` of the transaction `envelope` (no header or body yet);
+    /// `transactionClass` is the class of the first accepted recipient, nil for the first.
+    func atRecipient(_ recipient: String, envelope: MessageContext, transactionClass: RecipientClass?) -> RecipientAnswer
+}
+
+extension MessageEvaluator {
+    /// Every recipient accepted: rules without encryption.
+    public func atRecipient(_ recipient: String, envelope: MessageContext, transactionClass: RecipientClass?) -> RecipientAnswer {
+        .accept
+    }
 }
 
 extension SigningPolicy: MessageEvaluator {

@@ -8,10 +8,13 @@ public struct MessagePolicy: Sendable {
     public let signing: SigningPolicy
     /// Nil when this build or setup has no verifier: inbound mail is then left alone.
     public let verification: VerificationPolicy?
+    /// Encryption of outbound mail and harvesting from inbound mail; nil when neither applies.
+    public let encryption: EncryptionSetup?
 
-    public init(signing: SigningPolicy, verification: VerificationPolicy?) {
+    public init(signing: SigningPolicy, verification: VerificationPolicy?, encryption: EncryptionSetup? = nil) {
         self.signing = signing
         self.verification = verification
+        self.encryption = encryption
     }
 
     /// The configuration both policies were built from.
@@ -21,6 +24,9 @@ public struct MessagePolicy: Sendable {
     /// The origin is worked out here, once, and handed to the signing policy.
     public func evaluate(_ message: MessageContext, now: Date) -> PolicyOutcome {
         if let origin = MessageOrigin.of(message, internalHosts: configuration.internalHosts) {
+            if let encryption, let policy = encryption.policy, configuration.mode.contains(.sign) {
+                return signAndEncrypt(message, origin: origin, encryption: encryption, policy: policy, now: now)
+            }
             return signing.evaluate(message, origin: origin, now: now)
         }
         guard configuration.mode.contains(.verify) else {
@@ -30,7 +36,10 @@ public struct MessagePolicy: Sendable {
             let why = configuration.trustAnchors == nil ? "TrustAnchors is not set" : "no verifier is available"
             return PolicyOutcome(decision: .skipped(reason: "inbound, not verified: \(why)"))
         }
-        return verification.evaluate(message, now: now)
+        guard let encryption, encryption.harvest else { return verification.evaluate(message, now: now) }
+        // The harvest comes after the verdict and never changes it.
+        let (outcome, report, body) = verification.evaluateReporting(message, now: now)
+        return harvest(message, report: report, body: body, outcome: outcome, now: now)
     }
 }
 
@@ -40,4 +49,8 @@ extension MessagePolicy: MessageEvaluator {
     }
 
     public var failureRules: FailureRules { configuration.failureRules }
+
+    public func atRecipient(_ recipient: String, envelope: MessageContext, transactionClass: RecipientClass?) -> RecipientAnswer {
+        atRecipient(recipient, envelope: envelope, transactionClass: transactionClass, now: Date())
+    }
 }

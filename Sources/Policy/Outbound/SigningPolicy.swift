@@ -35,8 +35,10 @@ public struct SigningPolicy: Sendable {
     /// The outcome when `Mode` has no s.
     static let signingOff = PolicyOutcome(decision: .skipped(reason: "signing is off (Mode)"))
 
-    /// Decides about `message`, which originates here for the reason `origin`.
-    public func evaluate(_ message: MessageContext, origin: MessageOrigin, now: Date) -> PolicyOutcome {
+    /// Decides about `message`, which originates here for the reason `origin`. `recipientSigning`
+    /// is the EncryptionTable's `sign=` choice for the message's recipients (skip, or the form).
+    public func evaluate(_ message: MessageContext, origin: MessageOrigin, now: Date,
+                         recipientSigning: RecipientSigning = .asConfigured) -> PolicyOutcome {
         guard configuration.mode.contains(.sign) else { return Self.signingOff }
         let fromAddress: String
         switch singleFrom(message.fields) {
@@ -56,13 +58,18 @@ public struct SigningPolicy: Sendable {
             }
             return alreadySigned(message, body: body, fromAddress: fromAddress, outcome: outcome, now: now)
         }
-        return sign(message, fromAddress: fromAddress, outcome: outcome, now: now)
+        if recipientSigning == .skip {
+            var skipped = outcome
+            skipped.decision = .skipped(reason: "not signed for these recipients (EncryptionTable sign=skip)")
+            return skipped
+        }
+        return sign(message, fromAddress: fromAddress, outcome: outcome, now: now, recipientSigning: recipientSigning)
     }
 
     /// Steps 5 to 8: authorisation, identity, validity, signing. With `layer`, the message is
     /// signed as it is once that broken signature layer is removed (`OnBrokenSignature resign`).
     func sign(_ message: MessageContext, fromAddress: String, outcome: PolicyOutcome, now: Date,
-              replacing layer: SignatureLayer? = nil) -> PolicyOutcome {
+              replacing layer: SignatureLayer? = nil, recipientSigning: RecipientSigning = .asConfigured) -> PolicyOutcome {
         var outcome = outcome
         if let refusal = authorisationProblem(message, fromAddress: fromAddress) {
             outcome.decision = .unauthorised(reason: refusal)
@@ -77,7 +84,11 @@ public struct SigningPolicy: Sendable {
             }
             return outcome
         case let .success(found):
-            choice = found
+            switch recipientSigning {
+            case .detached: choice = (found.identity, .detached)
+            case .opaque: choice = (found.identity, .opaque)
+            case .asConfigured, .skip: choice = found
+            }
         }
         outcome.details.append(("identity", choice.identity.name))
         if now > choice.identity.notAfter {
