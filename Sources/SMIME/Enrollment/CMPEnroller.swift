@@ -131,6 +131,11 @@ public struct CMPEnroller: Enroller {
         let errors = Self.errors()
         var buffer = [CChar](repeating: 0, count: 1024)
         let status = OSSL_CMP_CTX_get_status(ctx)
+        if OSSL_CMP_CTX_get0_newCert(ctx) != nil {
+            // The CA issued a certificate and OpenSSL's client refused it (certConf with rejection).
+            return EnrolmentError("CMP \(what) at \(settings.host):\(settings.port): the issued certificate was not accepted\(errors)",
+                                  temporary: false)
+        }
         if status >= 0, let text = OSSL_CMP_CTX_snprint_PKIStatus(ctx, &buffer, buffer.count) {
             return EnrolmentError("CMP \(what) refused by \(settings.host):\(settings.port): \(String(cString: text))\(errors)",
                                   temporary: status == 3 /* waiting */)
@@ -138,9 +143,26 @@ public struct CMPEnroller: Enroller {
         return EnrolmentError("CMP \(what) at \(settings.host):\(settings.port) failed\(errors)", temporary: true)
     }
 
+    /// The error queue, with the detail text of CMP's own errors (why a certificate was not
+    /// accepted, the server's status): CMP has no key material to echo, unlike the PEM readers
+    /// whose details `OpenSSL.drainErrors` leaves out.
     private static func errors() -> String {
-        let list = OpenSSL.drainErrors()
-        return list.isEmpty ? "" : ": " + list.joined(separator: "; ")
+        var texts: [String] = []
+        while true {
+            var data: UnsafePointer<CChar>?
+            var flags: Int32 = 0
+            let code = ERR_get_error_all(nil, nil, nil, &data, &flags)
+            if code == 0 { break }
+            guard texts.count < 16 else { continue }
+            var buffer = [CChar](repeating: 0, count: 256)
+            ERR_error_string_n(code, &buffer, buffer.count)
+            var text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            if smime_ERR_GET_LIB(code) == ERR_LIB_CMP, flags & ERR_TXT_STRING != 0, let data, data.pointee != 0 {
+                text += " (\(String(String(cString: data).prefix(400))))"
+            }
+            texts.append(text)
+        }
+        return texts.isEmpty ? "" : ": " + texts.joined(separator: "; ")
     }
 
     private static func read(_ path: String) throws -> [UInt8] {
