@@ -24,10 +24,14 @@ struct NewIdentityCommand: ParsableCommand {
     @Option(help: "Enrol this existing private key (PEM file) instead of making a new one.")
     var key: String?
 
+    @Flag(help: "Do not tell the running milter to reload (the caller does; the packaged timer's service).")
+    var noReload = false
+
     @OptionGroup var options: ConfigOption
 
     func run() throws {
-        let lifecycle = try Lifecycle.open(configPath: options.config)
+        var lifecycle = try Lifecycle.open(configPath: options.config)
+        lifecycle.reloads = !noReload
         let outcome = lifecycle.enrol(address: address.lowercased(), kind: .new, keyFile: key)
         throw ExitCode(outcome.exitCode)
     }
@@ -51,6 +55,9 @@ struct RenewIdentityCommand: ParsableCommand {
     @Option(help: "Enrol this existing private key (PEM file) instead of making a new one (with ADDRESS only).")
     var key: String?
 
+    @Flag(help: "Do not tell the running milter to reload (the caller does; the packaged timer's service).")
+    var noReload = false
+
     @OptionGroup var options: ConfigOption
 
     func validate() throws {
@@ -59,7 +66,15 @@ struct RenewIdentityCommand: ParsableCommand {
     }
 
     func run() throws {
-        let lifecycle = try Lifecycle.open(configPath: options.config)
+        // The packaged daily timer runs --due on every installation: without a CA there is
+        // nothing it can do, and that is no failure (ExpiryWarnDays still warns).
+        if due, let configuration = try? ConfigurationParser.load(path: options.config),
+           configuration.lifecycle.enrollCommand == nil, configuration.lifecycle.cmpHost == nil {
+            print("smime-milter: no CA is configured (EnrollCommand, CMPServer): nothing is renewed")
+            return
+        }
+        var lifecycle = try Lifecycle.open(configPath: options.config)
+        lifecycle.reloads = !noReload
         let addresses: [String]
         if due {
             addresses = lifecycle.dueAddresses()

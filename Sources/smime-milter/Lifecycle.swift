@@ -15,6 +15,8 @@ struct Lifecycle {
     let enroller: any Enroller
     let trustAnchors: TrustStore
     let state: LifecycleState
+    /// Whether to tell the running milter to reload after an installation.
+    var reloads = true
 
     enum Kind {
         case new
@@ -125,7 +127,8 @@ struct Lifecycle {
             let chain = try IssuedCertificate.check(answer: answer, key: key, address: address, trustAnchors: trustAnchors, now: answered)
             let installed = try installer.install(address: address, chain: chain, keyPEM: try key.privateKeyPEM(),
                                                   tokens: configuration.tokens, now: answered)
-            let reload = MilterReload.signal(configuration: configuration)
+            let reload = reloads ? MilterReload.signal(configuration: configuration)
+                : "the milter was not told to reload (--no-reload)"
             say("\(address): \(kind.word) at \(enroller.description) done: serial \(installed.serialHex), valid until \(ISO8601DateFormatter().string(from: installed.notAfter)); \(reload)")
             state.record(address: address, result: .init(time: now, ok: true, message: "\(kind.word) done, serial \(installed.serialHex)",
                                                          backend: enroller.description))
