@@ -9,7 +9,7 @@ struct IdentityCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "identity",
         abstract: "Enrol and renew signing identities at a CA (EnrollCommand or CMPServer).",
-        subcommands: [NewIdentityCommand.self, RenewIdentityCommand.self])
+        subcommands: [NewIdentityCommand.self, RenewIdentityCommand.self, SyncIdentityCommand.self])
 }
 
 /// `identity new ADDRESS`: a new key, a request, enrolment, check, installation, reload.

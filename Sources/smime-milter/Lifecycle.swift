@@ -87,7 +87,7 @@ struct Lifecycle {
     }
 
     /// Makes (or keeps) the key, enrols, checks, installs and reloads; logs and records the result.
-    func enrol(address: String, kind: Kind, keyFile: String? = nil, now: Date = Date()) -> Outcome {
+    func enrol(address: String, kind: Kind, keyFile: String? = nil, source: String? = nil, now: Date = Date()) -> Outcome {
         guard CertificateRequest.isPlainMailbox(address) else {
             complain("\(address) is not a plain mailbox address (local@domain)")
             return Outcome(exitCode: 2)
@@ -131,13 +131,13 @@ struct Lifecycle {
                 : "the milter was not told to reload (--no-reload)"
             say("\(address): \(kind.word) at \(enroller.description) done: serial \(installed.serialHex), valid until \(ISO8601DateFormatter().string(from: installed.notAfter)); \(reload)")
             state.record(address: address, result: .init(time: now, ok: true, message: "\(kind.word) done, serial \(installed.serialHex)",
-                                                         backend: enroller.description))
+                                                         backend: enroller.description, source: source))
             return Outcome(exitCode: 0)
         } catch {
             let temporary = (error as? EnrolmentError)?.temporary ?? false
             complain("\(address): \(kind.word) at \(enroller.description) failed, the current identity (if any) is kept: \(error)")
             state.record(address: address, result: .init(time: now, ok: false, message: "\(kind.word) failed: \(error)",
-                                                         backend: enroller.description))
+                                                         backend: enroller.description, source: source))
             return Outcome(exitCode: temporary ? 75 : 1)
         }
     }

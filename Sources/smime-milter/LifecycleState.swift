@@ -14,6 +14,10 @@ struct LifecycleState {
         var backend: String
         /// Where the identity came from: "identity new", or the directory (IdentitySource).
         var source: String?
+        /// When the address left the directory (identity sync), if it did.
+        var removed: Date?
+        /// When its archived keys were destroyed (KeyRetentionDays), if they were.
+        var keysDestroyed: Date?
     }
 
     let directory: String
@@ -32,6 +36,10 @@ struct LifecycleState {
         var all = read()
         var result = result
         if result.source == nil { result.source = all[address]?.source ?? "identity new" }
+        // A departure stays recorded until the address is enrolled again.
+        if result.removed == nil, !(result.ok && result.message.hasSuffix("done") || result.message.contains("done,")) {
+            result.removed = all[address]?.removed
+        }
         all[address] = result
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .iso8601

@@ -371,3 +371,123 @@ def test_renew_due_while_mail_flows_signs_every_message(lc, rcpt, tmp_path):
     assert by_subject[sent[0]] == old_serial
     archived = list((cert_dir(lc) / "archive").glob(f"frank@example.com.{old_serial}.*"))
     assert sorted(p.suffix for p in archived) == [".key", ".pem"]
+
+
+# ---------------------------------------------------------------------------------------------
+# identities from the directory (slapd)
+
+BASE = "dc=example,dc=com"
+ROOTDN = f"cn=admin,{BASE}"
+ROOTPW = "directory-secret"
+
+
+def person(uid: str) -> str:
+    return (f"dn: uid={uid},ou=people,{BASE}\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: {uid}\nsn: {uid}\n"
+            f"mail: {uid}@example.com\n\n")
+
+
+class Slapd:
+    """A private OpenLDAP server on a loopback port with a small directory."""
+
+    def __init__(self, directory: Path):
+        self.dir = directory
+        self.dir.mkdir()
+        (self.dir / "db").mkdir()
+        self.port = free_port()
+        self.conf = self.dir / "slapd.conf"
+        self.conf.write_text(f"""\
+include /etc/ldap/schema/core.schema
+include /etc/ldap/schema/cosine.schema
+include /etc/ldap/schema/inetorgperson.schema
+pidfile {self.dir}/slapd.pid
+modulepath /usr/lib/ldap
+moduleload back_mdb
+database mdb
+suffix "{BASE}"
+rootdn "{ROOTDN}"
+rootpw {ROOTPW}
+directory {self.dir}/db
+""")
+        ldif = self.dir / "base.ldif"
+        ldif.write_text(f"dn: {BASE}\nobjectClass: dcObject\nobjectClass: organization\no: Example\ndc: example\n\n"
+                        f"dn: ou=people,{BASE}\nobjectClass: organizationalUnit\nou: people\n\n" + person("gina"))
+        run(["slapadd", "-f", str(self.conf), "-l", str(ldif)])
+        self.proc = subprocess.Popen(["slapd", "-d", "0", "-f", str(self.conf), "-h", f"ldap://127.0.0.1:{self.port}/"],
+                                     stdout=subprocess.DEVNULL, stderr=open(self.dir / "slapd.log", "wb"),
+                                     start_new_session=True)
+        wait_for_port(INTERNAL_ADDR, self.port, 20, "slapd", alive=lambda: self.proc.poll() is None)
+
+    def add(self, uid: str) -> None:
+        run(["ldapadd", "-x", "-H", f"ldap://127.0.0.1:{self.port}/", "-D", ROOTDN, "-w", ROOTPW],
+            input=person(uid).encode())
+
+    def delete(self, uid: str) -> None:
+        run(["ldapdelete", "-x", "-H", f"ldap://127.0.0.1:{self.port}/", "-D", ROOTDN, "-w", ROOTPW,
+             f"uid={uid},ou=people,{BASE}"])
+
+    def stop(self) -> None:
+        rigmod.stop_process(self.proc)
+
+
+@pytest.fixture(scope="module")
+def slapd(lc):
+    if not shutil.which("slapd"):
+        pytest.fail("slapd is missing: run scripts/install-deps.sh")
+    s = Slapd(lc.root / "ldap")
+    yield s
+    s.stop()
+
+
+def sync_config(lc: rigmod.Rig, slapd: Slapd) -> Path:
+    secret = lc.root / "ldap.secret"
+    secret.write_text(ROOTPW + "\n")
+    os.chmod(secret, 0o600)
+    path = lc.root / "sync.conf"
+    path.write_text(lc.milter.config_path.read_text()
+                    + f"IdentitySource ldap://127.0.0.1:{slapd.port}/ou=people,{BASE}?mail?sub?(objectClass=inetOrgPerson)\n"
+                    + f"IdentitySourceBindDN {ROOTDN}\nIdentitySourceSecretFile {secret}\n")
+    return path
+
+
+def test_directory_sync_enrols_arrivals_and_revokes_departures(lc, slapd, rcpt, tmp_path):
+    config = sync_config(lc, slapd)
+    cp = identity(lc, "sync", "--dry-run", config=config)
+    assert cp.returncode == 0, cp.stderr.decode()
+    assert "would enrol gina@example.com" in cp.stdout.decode()
+    assert not (cert_dir(lc) / "gina@example.com.pem").exists()
+
+    before = reloads(lc)
+    cp = identity(lc, "sync", config=config)
+    assert cp.returncode == 0, cp.stderr.decode() + cp.stdout.decode()
+    pem = cert_dir(lc) / "gina@example.com.pem"
+    gina_serial = serial_of(pem)
+    # Identities not from the directory are never touched by a sync.
+    assert (cert_dir(lc) / "dave@example.com.pem").exists()
+
+    slapd.add("hugo")
+    cp = identity(lc, "sync", config=config)
+    assert cp.returncode == 0, cp.stderr.decode() + cp.stdout.decode()
+    assert "hugo@example.com" in cp.stdout.decode() and "gina" not in cp.stdout.decode()
+    wait_reloads(lc, before + 2)
+    res = lc.send_swaks(from_="hugo@example.com", to=rcpt, data=message("hugo@example.com", rcpt, "hugo joined"))
+    assert res.accepted, res.transcript
+    [d] = lc.sink.wait_for(rcpt)
+    assert signer_serial(d, lc, tmp_path) == serial_of(cert_dir(lc) / "hugo@example.com.pem")
+
+    slapd.delete("gina")
+    cp = identity(lc, "sync", "--dry-run", config=config)
+    assert "would stop signing for gina@example.com" in cp.stdout.decode()
+    cp = identity(lc, "sync", config=config)
+    assert cp.returncode == 0, cp.stderr.decode() + cp.stdout.decode()
+    assert not pem.exists()
+    assert list((cert_dir(lc) / "archive").glob(f"gina@example.com.{gina_serial}.key"))
+    wait_reloads(lc, before + 3)
+    sent = message("gina@example.com", rcpt, "gina left")
+    res = lc.send_swaks(from_="gina@example.com", to=rcpt, data=sent)
+    assert res.accepted, res.transcript
+    delivered = lc.sink.wait_for(rcpt, count=2)
+    last = [x for x in delivered if x.parsed()["Subject"] == "gina left"][0]
+    assert last.parsed().get_content_type() == "text/plain"
+    assert re.search(r"no identity for gina@example.com", lc.milter.log())
+    assert re.search(rf"^R\t.*\t{gina_serial}\t.*\t/CN=gina@example.com$", lc.ca.index(), re.M), lc.ca.index()
+    assert re.search(rf"^V\t.*\t/CN=hugo@example.com$", lc.ca.index(), re.M)

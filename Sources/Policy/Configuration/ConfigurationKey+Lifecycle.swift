@@ -133,6 +133,45 @@ extension ConfigurationKey {
             apply: { value, context, config in config.lifecycle.stateDirectory = try context.path(value) },
             show: { $0.lifecycle.stateDirectory }
         ),
+        ConfigurationKey(
+            name: "IdentitySource",
+            syntax: "ldap://HOST[:PORT]/BASE?ATTRIBUTE?SCOPE?(FILTER)",
+            defaultValue: "none",
+            doc: "The directory that says who has an identity (identity sync): an LDAP URL (RFC 4516) whose search gives the addresses in ATTRIBUTE (normally mail); an address that appears is enrolled, one that disappears stops signing at once and its certificate is revoked.",
+            apply: { value, _, config in
+                guard value.hasPrefix("ldap://") || value.hasPrefix("ldaps://") else { throw ValueProblem("expected an ldap:// or ldaps:// URL") }
+                config.lifecycle.identitySource = value
+            },
+            show: { $0.lifecycle.identitySource }
+        ),
+        ConfigurationKey(
+            name: "IdentitySourceBindDN",
+            syntax: "DN",
+            defaultValue: "none (anonymous)",
+            doc: "The DN identity sync binds as (simple bind), with the password in IdentitySourceSecretFile.",
+            apply: { value, _, config in config.lifecycle.identitySourceBindDN = value },
+            show: { $0.lifecycle.identitySourceBindDN }
+        ),
+        ConfigurationKey(
+            name: "IdentitySourceSecretFile",
+            syntax: "PATH",
+            defaultValue: "none",
+            doc: "The file holding the password of IdentitySourceBindDN (one line, readable only by the user running identity sync).",
+            apply: { value, context, config in config.lifecycle.identitySourceSecretFile = try context.path(value) },
+            show: { $0.lifecycle.identitySourceSecretFile }
+        ),
+        ConfigurationKey(
+            name: "KeyRetentionDays",
+            syntax: "DAYS | never",
+            defaultValue: "never",
+            doc: "identity sync destroys the archived keys of a sender who left the directory this many days after they left; never keeps them, so that old mail stays readable.",
+            apply: { value, _, config in
+                if value == "never" { config.lifecycle.keyRetentionDays = nil; return }
+                guard let n = Int(value), (0...36500).contains(n) else { throw ValueProblem("expected a number of days or never") }
+                config.lifecycle.keyRetentionDays = n
+            },
+            show: { $0.lifecycle.keyRetentionDays.map(String.init) ?? "never" }
+        ),
     ]
 }
 
@@ -165,6 +204,12 @@ public struct LifecycleSettings: Sendable, Equatable {
     public var renewBeforeDays: Int = 30
     /// `StateDirectory`: lock and state files.
     public var stateDirectory: String = LifecycleSettings.defaultStateDirectory
+    /// `IdentitySource`, `IdentitySourceBindDN`, `IdentitySourceSecretFile`: the directory.
+    public var identitySource: String?
+    public var identitySourceBindDN: String?
+    public var identitySourceSecretFile: String?
+    /// `KeyRetentionDays`: days after a departure before archived keys are destroyed; nil never.
+    public var keyRetentionDays: Int?
     /// The default `StateDirectory` (systemd's StateDirectory=smime-milter).
     public static let defaultStateDirectory = "/var/lib/smime-milter"
 
