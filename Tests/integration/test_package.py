@@ -204,7 +204,7 @@ def test_renewal_timer_and_service(root, tmp_path):
     service = root / "lib/systemd/system" / f"{NAME}-renew.service"
     assert mode(timer) == 0o644 and mode(service) == 0o644
     t = unit_settings(timer)
-    assert t["OnCalendar"] == ["daily"] and t["Persistent"] == ["yes"] and t["WantedBy"] == ["timers.target"]
+    assert t["OnCalendar"] == ["daily"] and t["Persistent"] == ["true"] and t["WantedBy"] == ["timers.target"]
     s = unit_settings(service)
     expected = {"Type": "oneshot", "User": NAME, "ProtectSystem": "strict", "ReadOnlyPaths": f"/etc/{NAME}",
                 "ReadWritePaths": f"/etc/{NAME}/certs", "StateDirectory": NAME, "Restart": "on-failure",
