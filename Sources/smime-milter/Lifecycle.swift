@@ -99,13 +99,16 @@ struct Lifecycle {
         }
         defer { lock.release() }
         let installer = IdentityInstaller(directory: certificateDir)
+        // Wrong commands are no enrolment: reported, not recorded.
+        if case .new = kind, installer.exists(address) {
+            complain("\(address) already has an identity in \(certificateDir): use identity renew")
+            return Outcome(exitCode: 1)
+        }
+        if case .renewal = kind, !installer.exists(address) {
+            complain("\(address) has no identity in \(certificateDir) to renew: use identity new")
+            return Outcome(exitCode: 1)
+        }
         do {
-            if case .new = kind, installer.exists(address) {
-                throw EnrolmentError("\(address) already has an identity in \(certificateDir): use identity renew", temporary: false)
-            }
-            if case .renewal = kind, !installer.exists(address) {
-                throw EnrolmentError("\(address) has no identity in \(certificateDir) to renew: use identity new", temporary: false)
-            }
             if let token = configuration.lifecycle.newKeysOn {
                 throw EnrolmentError("NewKeysOn \(token): making keys on a token is not yet supported; make the key with pkcs11-tool and enrol it with EnrollCommand by hand (docs/lifecycle.md)", temporary: false)
             }

@@ -491,3 +491,22 @@ def test_directory_sync_enrols_arrivals_and_revokes_departures(lc, slapd, rcpt, 
     assert re.search(r"no identity for gina@example.com", lc.milter.log())
     assert re.search(rf"^R\t.*\t{gina_serial}\t.*\t/CN=gina@example.com$", lc.ca.index(), re.M), lc.ca.index()
     assert re.search(rf"^V\t.*\t/CN=hugo@example.com$", lc.ca.index(), re.M)
+
+
+def test_certs_shows_source_next_renewal_and_last_enrolment(lc):
+    import json
+    if not (cert_dir(lc) / "dave@example.com.pem").exists():
+        pytest.skip("needs the identity of the first test")
+    cp = run([str(lc.milter_bin), "certs", "--json", "--config", str(lc.milter.config_path)], check=False)
+    items = {i["identity"]: i for i in json.loads(cp.stdout)["identities"]}
+    dave = items["dave@example.com"]
+    assert dave["source"] == "identity new"
+    assert dave["last_enrolment"]["ok"] is True and "enrolment done" in dave["last_enrolment"]["result"]
+    assert dave["next_renewal"] < dave["not_after"]
+    # The operator's own identities are not renewed by the gateway.
+    assert items["alice"]["source"] == "file" and "next_renewal" not in items["alice"]
+    if "hugo@example.com" in items:
+        assert items["hugo@example.com"]["source"] == "directory"
+    cp = run([str(lc.milter_bin), "certs", "--config", str(lc.milter.config_path)], check=False)
+    header = cp.stdout.decode().splitlines()[0] if isinstance(cp.stdout, bytes) else cp.stdout.splitlines()[0]
+    assert header.endswith("SOURCE\tNEXT-RENEWAL\tLAST-ENROLMENT")
