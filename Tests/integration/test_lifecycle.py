@@ -331,9 +331,12 @@ def test_renew_due_while_mail_flows_signs_every_message(lc, rcpt, tmp_path):
     errors: list[str] = []
 
     def load():
-        n = 0
-        while not stop.is_set() or n < 5:
+        n = after_stop = 0
+        # Until the renewal is done and reloaded, then ten more.
+        while after_stop < 10:
             n += 1
+            if stop.is_set():
+                after_stop += 1
             subject = f"load {n}"
             res = lc.send_swaks(from_="frank@example.com", to=rcpt, data=message("frank@example.com", rcpt, subject))
             if not res.accepted:
@@ -369,6 +372,9 @@ def test_renew_due_while_mail_flows_signs_every_message(lc, rcpt, tmp_path):
     for subject in sent[after_renewal + 1:]:
         assert by_subject[subject] == new_serial, subject
     assert by_subject[sent[0]] == old_serial
+    old_count = sum(1 for v in by_subject.values() if v == old_serial)
+    print(f"renewal under load: {len(sent)} messages, {old_count} signed with the old certificate, "
+          f"{len(sent) - old_count} with the new one")
     archived = list((cert_dir(lc) / "archive").glob(f"frank@example.com.{old_serial}.*"))
     assert sorted(p.suffix for p in archived) == [".key", ".pem"]
 
