@@ -516,3 +516,27 @@ def test_certs_shows_source_next_renewal_and_last_enrolment(lc):
     cp = run([str(lc.milter_bin), "certs", "--config", str(lc.milter.config_path)], check=False)
     header = cp.stdout.decode().splitlines()[0] if isinstance(cp.stdout, bytes) else cp.stdout.splitlines()[0]
     assert header.endswith("SOURCE\tNEXT-RENEWAL\tLAST-ENROLMENT")
+
+
+def test_on_missing_identity_tempfail_keeps_the_mail(lc, rcpt):
+    """OnMissingIdentity tempfail: a sender without an identity is refused with 451 4.7.0 (the
+    client keeps the mail); back to unsigned after the next reload."""
+    config = lc.milter.config_path
+    original = config.read_text()
+    try:
+        before = reloads(lc)
+        config.write_text(original + "OnMissingIdentity tempfail\n")
+        lc.milter.reload()
+        wait_reloads(lc, before + 1)
+        res = lc.send_swaks(from_="nobody@example.com", to=rcpt, data=message("nobody@example.com", rcpt, "no identity"))
+        assert not res.accepted
+        assert "451 4.7.0" in res.transcript, res.transcript
+    finally:
+        config.write_text(original)
+        before = reloads(lc)
+        lc.milter.reload()
+        wait_reloads(lc, before + 1)
+    res = lc.send_swaks(from_="nobody@example.com", to=rcpt, data=message("nobody@example.com", rcpt, "unsigned now"))
+    assert res.accepted, res.transcript
+    [d] = lc.sink.wait_for(rcpt)
+    assert d.parsed().get_content_type() == "text/plain"

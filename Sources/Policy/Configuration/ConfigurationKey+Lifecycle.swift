@@ -6,6 +6,14 @@ import SMIME
 extension ConfigurationKey {
     static let lifecycle: [ConfigurationKey] = [
         ConfigurationKey(
+            name: "OnMissingIdentity",
+            syntax: "unsigned | tempfail",
+            defaultValue: "unsigned",
+            doc: "Mail that originates here from a sender without an identity (no SigningTable: none names the From address; with one: the identity its line names is not loaded, e.g. removed by identity sync): unsigned sends it on unsigned with a log line, tempfail makes the MTA keep it (451 4.7.0) until an identity is installed. Senders the SigningTable does not list are never affected.",
+            apply: { value, _, config in config.onMissingIdentity = try ValueParsers.choice(value, ExpiredCertificateAction.self) },
+            show: { $0.onMissingIdentity.rawValue }
+        ),
+        ConfigurationKey(
             name: "EnrollCommand",
             syntax: "PROGRAM [ARGUMENTS]",
             defaultValue: "none",
