@@ -60,6 +60,8 @@ struct IdentityInstaller {
             guard mkdir(archive, 0o700) == 0 || errno == EEXIST else {
                 throw EnrolmentError("cannot make \(archive): \(String(cString: strerror(errno)))", temporary: false)
             }
+            let fd = open(archive, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            if fd >= 0 { adoptOwner(fd: fd); close(fd) }
         }
         let old = try? IdentityLoader.load(name: address, directory: directory, now: now, allowExpired: true)
         let tag = old?.serialHex ?? String(Int(now.timeIntervalSince1970))
@@ -77,11 +79,20 @@ struct IdentityInstaller {
         return String(cString: made)
     }
 
+    /// Run as root (an administrator's `identity new`), the files get CertificateDir's owner:
+    /// the milter's user must read the key.
+    private func adoptOwner(fd: Int32) {
+        guard geteuid() == 0 else { return }
+        var info = stat()
+        if stat(directory, &info) == 0 { _ = fchown(fd, info.st_uid, info.st_gid) }
+    }
+
     private func write(_ bytes: [UInt8], to path: String, mode: mode_t) throws {
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
         guard fd >= 0 else { throw EnrolmentError("cannot write \(path): \(String(cString: strerror(errno)))", temporary: false) }
         defer { close(fd) }
         _ = fchmod(fd, mode)
+        adoptOwner(fd: fd)
         let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
         guard written == bytes.count, fsync(fd) == 0 else {
             throw EnrolmentError("cannot write \(path): \(String(cString: strerror(errno)))", temporary: false)
