@@ -42,6 +42,11 @@ let package = Package(
             pkgConfig: "openssl",
             providers: [.apt(["libssl-dev"])]
         ),
+        .systemLibrary(
+            name: "CLDAP",
+            pkgConfig: "ldap",
+            providers: [.apt(["libldap-dev"])]
+        ),
         .target(name: "MIME"),
         .target(name: "SMIME", dependencies: ["MIME", "COpenSSL"]),
         .target(name: "Policy", dependencies: ["MIME", "SMIME"]),
@@ -53,7 +58,7 @@ let package = Package(
         .executableTarget(
             name: "smime-milter",
             dependencies: [
-                "Policy", "Milter", "SMIME", "MIME", "RecipientStoreSQLite",
+                "Policy", "Milter", "SMIME", "MIME", "RecipientStoreSQLite", "CLDAP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

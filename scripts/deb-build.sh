@@ -70,12 +70,13 @@ fi
 chmod 0644 "$root/etc/$name/$name.conf"
 
 install -m 0644 "$pkg/systemd/$name.service" "$root/lib/systemd/system/$name.service"
+install -m 0644 "$pkg/systemd/$name-renew.service" "$pkg/systemd/$name-renew.timer" "$root/lib/systemd/system/"
 install -m 0644 "$pkg/examples/postfix-chroot.conf" "$pkg/examples/postfix-chroot.tmpfiles" "$doc/examples/"
 gzip -9n -c "$repo/docs/man/$name.8" > "$root/usr/share/man/man8/$name.8.gz"
 gzip -9n -c "$repo/docs/man/$name.conf.5" > "$root/usr/share/man/man5/$name.conf.5.gz"
 install -m 0644 "$pkg/debian/copyright" "$doc/copyright"
 gzip -9n -c "$pkg/debian/changelog" > "$doc/changelog.Debian.gz"
-for f in operations.md sendmail.md hsm.md encryption.md security.md; do
+for f in operations.md sendmail.md hsm.md encryption.md security.md lifecycle.md; do
     [ -f "$repo/docs/$f" ] && install -m 0644 "$repo/docs/$f" "$doc/$f"
 done
 install -m 0644 "$pkg/debian/lintian-overrides" "$root/usr/share/lintian/overrides/$name"

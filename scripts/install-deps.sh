@@ -31,6 +31,8 @@ PACKAGES=(
     dpkg-dev binutils lintian mandoc man-db groff-base systemd m4 libwrap0
     # keys on a PKCS#11 token: SoftHSM2, OpenSSL's pkcs11 engine (libp11), pkcs11-tool
     softhsm2 libengine-pkcs11-openssl opensc
+    # identities from the directory: OpenLDAP's client library, and a private slapd for the tests
+    libldap-dev slapd ldap-utils
 )
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -52,6 +54,9 @@ if [ "${#missing[@]}" -gt 0 ]; then
     # Postfix asks what kind of mail server this is; answer before it asks.
     echo "postfix postfix/main_mailer_type select Local only" | $SUDO debconf-set-selections
     echo "postfix postfix/mailname string $(hostname -f 2>/dev/null || hostname)" | $SUDO debconf-set-selections
+    # slapd: no system directory is configured, so the package starts no daemon; the tests run
+    # their own slapd with a private configuration on a loopback port.
+    echo "slapd slapd/no_configuration boolean true" | $SUDO debconf-set-selections
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q < /dev/null
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
         -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \

@@ -53,10 +53,11 @@ struct CertsCommand: ParsableCommand {
         for identity in setup.identities.identities {
             if let token = identity.tokenKey { tokens[identity.name] = ("\(token.uri)", token.probe()) }
         }
+        let lifecycle = LifecycleColumns(configuration: setup.configuration)
         if json {
-            print(Self.json(statuses, window: window, tokens: tokens, revocation: setup.identityRevocation))
+            print(Self.json(statuses, window: window, tokens: tokens, revocation: setup.identityRevocation, lifecycle: lifecycle))
         } else {
-            print(Self.table(statuses, tokens: tokens))
+            print(Self.table(statuses, tokens: tokens, lifecycle: lifecycle))
             // Revoked identities are refused at load (not in the table); every checked one is listed.
             for (name, status) in setup.identityRevocation.sorted(by: { $0.key < $1.key }) {
                 print("# \(name): revocation " + (status.certificates.first?.line ?? "not checked"))
@@ -66,17 +67,24 @@ struct CertsCommand: ParsableCommand {
         if statuses.contains(where: { $0.daysLeft <= window }) { throw ExitCode(1) }
     }
 
-    static func table(_ statuses: [CertificateStatus], tokens: [String: (uri: String, problem: String?)] = [:]) -> String {
+    static func table(_ statuses: [CertificateStatus], tokens: [String: (uri: String, problem: String?)] = [:],
+                      lifecycle: LifecycleColumns? = nil) -> String {
         let iso = ISO8601DateFormatter()
-        var lines = ["IDENTITY\tDAYS\tNOT-AFTER\tKEY\tUSED\tADDRESSES\tISSUER"]
+        var lines = ["IDENTITY\tDAYS\tNOT-AFTER\tKEY\tUSED\tADDRESSES\tISSUER"
+                     + (lifecycle == nil ? "" : "\tSOURCE\tNEXT-RENEWAL\tLAST-ENROLMENT")]
         for s in statuses {
             let used = s.usedNow ? "yes" : "no (\(s.note ?? ""))"
             var key = s.keyDescription
             if let token = tokens[s.name] {
                 key += token.problem == nil ? " on token (answers)" : " on token (DOES NOT ANSWER)"
             }
-            lines.append([s.name, String(s.daysLeft), iso.string(from: s.notAfter), key, used,
-                          s.addresses.joined(separator: ","), s.issuer].joined(separator: "\t"))
+            var columns = [s.name, String(s.daysLeft), iso.string(from: s.notAfter), key, used,
+                           s.addresses.joined(separator: ","), s.issuer]
+            if let lifecycle {
+                let row = lifecycle.row(name: s.name, notAfter: s.notAfter)
+                columns += [row.source, row.nextRenewal.map { iso.string(from: $0) } ?? "-", row.lastText]
+            }
+            lines.append(columns.joined(separator: "\t"))
         }
         for (name, token) in tokens.sorted(by: { $0.key < $1.key }) {
             lines.append("# \(name): key \(token.uri)" + (token.problem.map { ": \($0)" } ?? ""))
@@ -86,7 +94,7 @@ struct CertsCommand: ParsableCommand {
 
     static func json(_ statuses: [CertificateStatus], window: Int,
                      tokens: [String: (uri: String, problem: String?)] = [:],
-                     revocation: [String: ChainRevocation] = [:]) -> String {
+                     revocation: [String: ChainRevocation] = [:], lifecycle: LifecycleColumns? = nil) -> String {
         let iso = ISO8601DateFormatter()
         let items: [[String: Any]] = statuses.map { s in
             var item: [String: Any] = [
@@ -95,6 +103,15 @@ struct CertsCommand: ParsableCommand {
                 "days_left": s.daysLeft, "used_now": s.usedNow, "expires_within_warning_window": s.daysLeft <= window,
             ]
             if let note = s.note { item["note"] = note }
+            if let lifecycle {
+                let row = lifecycle.row(name: s.name, notAfter: s.notAfter)
+                item["source"] = row.source
+                if let next = row.nextRenewal { item["next_renewal"] = iso.string(from: next) }
+                if let last = row.last {
+                    item["last_enrolment"] = ["time": iso.string(from: last.time), "ok": last.ok, "result": last.message,
+                                              "ca": last.backend] as [String: Any]
+                }
+            }
             if let t = s.warningThreshold { item["warning_threshold_days"] = t }
             if let token = tokens[s.name] {
                 item["token_uri"] = token.uri
@@ -113,5 +130,38 @@ struct CertsCommand: ParsableCommand {
         }
         let data = (try? JSONSerialization.data(withJSONObject: ["identities": items, "revoked_identities": revoked], options: [.prettyPrinted, .sortedKeys])) ?? Data()
         return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// The lifecycle columns of `certs`: where an identity came from (the file of an operator,
+/// `identity new`, the directory), when `identity renew --due` will renew it, and the last
+/// enrolment result recorded in StateDirectory.
+struct LifecycleColumns {
+    let states: [String: LifecycleState.Result]
+    let renewBeforeDays: Int
+    let hasCA: Bool
+
+    init(configuration: Configuration) {
+        states = LifecycleState(directory: configuration.lifecycle.stateDirectory).read()
+        renewBeforeDays = configuration.lifecycle.renewBeforeDays
+        hasCA = configuration.lifecycle.enrollCommand != nil || configuration.lifecycle.cmpHost != nil
+    }
+
+    struct Row {
+        var source: String
+        var nextRenewal: Date?
+        var last: LifecycleState.Result?
+        var lastText: String {
+            guard let last else { return "-" }
+            return "\(ISO8601DateFormatter().string(from: last.time)) \(last.ok ? "ok" : "FAILED"): \(last.message)"
+        }
+    }
+
+    func row(name: String, notAfter: Date) -> Row {
+        let last = states[name]
+        let renewed = hasCA && CertificateRequest.isPlainMailbox(name)
+        return Row(source: last?.source ?? "file",
+                   nextRenewal: renewed ? notAfter.addingTimeInterval(-TimeInterval(renewBeforeDays) * 86_400) : nil,
+                   last: last)
     }
 }

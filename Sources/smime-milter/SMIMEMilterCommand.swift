@@ -15,6 +15,7 @@ struct SMIMEMilterCommand: ParsableCommand {
             DiagnoseCommand.self,
             CheckConfigCommand.self,
             CertsCommand.self,
+            IdentityCommand.self,
         ],
         defaultSubcommand: RunCommand.self
     )

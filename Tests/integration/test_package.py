@@ -197,6 +197,36 @@ def test_systemd_analyze_verify(root, tmp_path):
     assert systemd_verify(broken, tmp_path, root).returncode != 0
 
 
+def test_renewal_timer_and_service(root, tmp_path):
+    """The daily renewal: a timer and a sandboxed oneshot service that may write CertificateDir
+    and its state directory only, reloads the milter afterwards and retries CA errors (exit 75)."""
+    timer = root / "lib/systemd/system" / f"{NAME}-renew.timer"
+    service = root / "lib/systemd/system" / f"{NAME}-renew.service"
+    assert mode(timer) == 0o644 and mode(service) == 0o644
+    t = unit_settings(timer)
+    assert t["OnCalendar"] == ["daily"] and t["Persistent"] == ["true"] and t["WantedBy"] == ["timers.target"]
+    s = unit_settings(service)
+    expected = {"Type": "oneshot", "User": NAME, "ProtectSystem": "strict", "ReadOnlyPaths": f"/etc/{NAME}",
+                "ReadWritePaths": f"/etc/{NAME}/certs", "StateDirectory": NAME, "Restart": "on-failure",
+                "RestartPreventExitStatus": "1 2", "NoNewPrivileges": "yes"}
+    for key, value in expected.items():
+        assert s.get(key) == [value], f"{key}: {s.get(key)}"
+    assert s["ExecStart"] == [f"/usr/sbin/{NAME} identity renew --due --no-reload --config /etc/{NAME}/{NAME}.conf"]
+    assert s["ExecStopPost"] == [f"+/bin/systemctl try-reload-or-restart {NAME}.service"]
+    postinst = (REPO / "packaging/debian/postinst").read_text()
+    assert "enable 'smime-milter-renew.timer'" in postinst
+    if shutil.which("systemd-analyze"):
+        text = service.read_text().replace(f"/usr/sbin/{NAME}", str(root / "usr/sbin" / NAME))
+        unit = tmp_path / service.name
+        unit.write_text(text)
+        (tmp_path / timer.name).write_text(timer.read_text())
+        env = dict(os.environ, MANPATH=f"{root}/usr/share/man:", SYSTEMD_LOG_COLOR="0")
+        res = run(["systemd-analyze", "verify", str(unit), str(tmp_path / timer.name)], env=env)
+        assert res.returncode == 0 and res.stderr.strip() == "", res.stderr
+        res = run([str(root / "usr/sbin" / NAME), "identity", "renew", "--help"])
+        assert res.returncode == 0 and "--no-reload" in res.stdout
+
+
 # --- manual pages ---------------------------------------------------------------------------
 
 def man_source(root, rel):

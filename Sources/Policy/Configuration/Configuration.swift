@@ -84,6 +84,10 @@ public struct Configuration: Sendable, Equatable {
     public var spoolDirectory: String = Configuration.defaultSpoolDirectory
     /// `PKCS11Module`, `TokenPINFile`, `TokenSessions`: how keys on PKCS#11 tokens are reached.
     public var tokens: TokenSettings = TokenSettings()
+    /// `OnMissingIdentity`: mail from a sender who should sign but has no identity (loaded).
+    public var onMissingIdentity: ExpiredCertificateAction = .unsigned
+    /// Enrolment and renewal (`smime-milter identity`; ConfigurationKey+Lifecycle.swift).
+    public var lifecycle: LifecycleSettings = LifecycleSettings()
     /// The default `SpoolDirectory`.
     public static let defaultSpoolDirectory = "/var/tmp/smime-milter"
 

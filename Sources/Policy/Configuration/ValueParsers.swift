@@ -142,4 +142,16 @@ enum ValueParsers {
         }
         return "/" + parts.joined(separator: "/")
     }
+
+    /// A program with arguments (run without a shell): an absolute program path first.
+    static func command(_ text: some StringProtocol) throws -> String {
+        let words = text.split(whereSeparator: \.isWhitespace)
+        guard let program = words.first, program.hasPrefix("/") else {
+            throw ValueProblem("expected an absolute program path, then its arguments")
+        }
+        guard !text.unicodeScalars.contains(where: { $0.value < 0x20 && $0 != "\t" }) else {
+            throw ValueProblem("control characters are not allowed in a command")
+        }
+        return words.joined(separator: " ")
+    }
 }

@@ -66,6 +66,10 @@ public struct FailureRules: Sendable, Equatable {
     /// installed (the identity's name stays in the log).
     public static let expiredCertificate = MilterAction.tempfail(
         code: "451", xcode: "4.7.0", text: "smime-milter: the sender's signing certificate has expired, try again later")
+
+    /// `OnMissingIdentity tempfail`: the MTA keeps the mail until the sender has an identity.
+    public static let missingIdentity = MilterAction.tempfail(
+        code: "451", xcode: "4.7.0", text: "smime-milter: no signing certificate for the sender yet, try again later")
 }
 
 extension Configuration {

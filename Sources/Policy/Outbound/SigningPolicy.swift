@@ -82,6 +82,9 @@ public struct SigningPolicy: Sendable {
             if let expired = expiredIdentity(for: fromAddress) {
                 return expiredCertificate(expired, outcome: outcome)
             }
+            if configuration.onMissingIdentity == .tempfail, shouldHaveIdentity(fromAddress) {
+                outcome.action = FailureRules.missingIdentity
+            }
             return outcome
         case let .success(found):
             switch recipientSigning {
@@ -111,6 +114,14 @@ public struct SigningPolicy: Sendable {
             return configuration.failureRules.error("\(error)", outcome: outcome)
         }
         return outcome
+    }
+
+    /// Whether `fromAddress` is meant to sign (`OnMissingIdentity`): always without a
+    /// SigningTable, only when its line names an identity with one.
+    func shouldHaveIdentity(_ fromAddress: String) -> Bool {
+        guard let table = configuration.signingTable else { return true }
+        if case .sign? = table.lookup(fromAddress) { return true }
+        return false
     }
 
     /// The expired identity that would have signed for `fromAddress`, if any.

@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: Apache-2.0
+import CLDAP
+import Foundation
+import SMIME
+
+/// The addresses an LDAP directory says should have identities (`IdentitySource`), read with
+/// OpenLDAP's libldap: an LDAP URL (RFC 4516) `ldap://HOST:PORT/BASE?ATTRIBUTE?SCOPE?FILTER`
+/// parsed by `ldap_url_parse`, a simple bind with `IdentitySourceBindDN` and the secret of
+/// `IdentitySourceSecretFile` (or anonymous), one search; every value of the attribute that is
+/// a plain mailbox, lower-cased. Works with OpenLDAP and Active Directory alike (AD: `mail`
+/// and a filter such as `(&(objectCategory=person)(memberOf=CN=Signers,...))`).
+struct DirectorySource {
+    let url: String
+    let bindDN: String?
+    let secret: [UInt8]?
+    let timeout: Int
+
+    /// At most this many entries are read (bounded work); more is an error, not a truncation:
+    /// a truncated list would look like departures.
+    static let maximumEntries = 100_000
+
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    func addresses() throws -> Set<String> {
+        var parsed: UnsafeMutablePointer<LDAPURLDesc>?
+        guard ldap_url_parse(url, &parsed) == LDAP_URL_SUCCESS, let desc = parsed else {
+            throw Failure(description: "IdentitySource \(url) is not an LDAP URL")
+        }
+        defer { ldap_free_urldesc(desc) }
+        let scheme = desc.pointee.lud_scheme.map { String(cString: $0) } ?? "ldap"
+        let host = desc.pointee.lud_host.map { String(cString: $0) } ?? "localhost"
+        let port = desc.pointee.lud_port
+        let server = "\(scheme)://\(host.contains(":") ? "[\(host)]" : host)\(port > 0 ? ":\(port)" : "")"
+        let base = desc.pointee.lud_dn.map { String(cString: $0) } ?? ""
+        let filter = desc.pointee.lud_filter.map { String(cString: $0) } ?? "(objectClass=*)"
+        var attribute = "mail"
+        if let attrs = desc.pointee.lud_attrs, let first = attrs[0] { attribute = String(cString: first) }
+        let scope = desc.pointee.lud_scope == LDAP_SCOPE_DEFAULT ? LDAP_SCOPE_SUBTREE : desc.pointee.lud_scope
+
+        var handle: OpaquePointer?
+        guard ldap_initialize(&handle, server) == LDAP_SUCCESS, let ld = handle else {
+            throw Failure(description: "cannot set up a connection to \(server)")
+        }
+        defer { ldap_unbind_ext_s(ld, nil, nil) }
+        _ = smime_ldap_set_version3(ld)
+        _ = smime_ldap_set_timeouts(ld, Int32(timeout))
+        _ = smime_ldap_no_referrals(ld)
+
+        var secretBytes = secret ?? []
+        defer { for i in secretBytes.indices { secretBytes[i] = 0 } }
+        let rc: Int32 = secretBytes.withUnsafeMutableBufferPointer { buffer in
+            var credential = berval(bv_len: ber_len_t(buffer.count),
+                                    bv_val: buffer.baseAddress.map { UnsafeMutableRawPointer($0).assumingMemoryBound(to: CChar.self) })
+            return ldap_sasl_bind_s(ld, bindDN, smime_ldap_sasl_simple(), &credential, nil, nil, nil)
+        }
+        guard rc == LDAP_SUCCESS else {
+            throw Failure(description: "bind to \(server) as \(bindDN ?? "anonymous") failed: \(String(cString: ldap_err2string(rc)))")
+        }
+        var result: OpaquePointer?
+        var limit = timeval(tv_sec: timeout, tv_usec: 0)
+        let searched: Int32 = attribute.withCString { attr in
+            var attrs: [UnsafeMutablePointer<CChar>?] = [strdup(attr), nil]
+            defer { free(attrs[0]) }
+            return ldap_search_ext_s(ld, base, scope, filter, &attrs, 0, nil, nil, &limit, Int32(Self.maximumEntries), &result)
+        }
+        defer { if let result { ldap_msgfree(result) } }
+        guard searched == LDAP_SUCCESS, let result else {
+            throw Failure(description: "search of \(base) with \(filter) at \(server) failed: \(String(cString: ldap_err2string(searched)))")
+        }
+        var found = Set<String>()
+        var entry = ldap_first_entry(ld, result)
+        while let current = entry {
+            if let values = ldap_get_values_len(ld, current, attribute) {
+                var index = 0
+                while let value = values[index] {
+                    if let bytes = value.pointee.bv_val {
+                        let text = String(decoding: UnsafeRawBufferPointer(start: bytes, count: Int(value.pointee.bv_len)), as: UTF8.self)
+                            .trimmingCharacters(in: .whitespaces).lowercased()
+                        if CertificateRequest.isPlainMailbox(text) { found.insert(text) }
+                    }
+                    index += 1
+                }
+                ldap_value_free_len(values)
+            }
+            entry = ldap_next_entry(ld, current)
+        }
+        return found
+    }
+}
