@@ -4,38 +4,14 @@ import SMIME
 /// and what is enforced (RequireSignature).
 extension ConfigurationKey {
     static let inboundPolicy: [ConfigurationKey] = [
-        ConfigurationKey(
-            name: "SubjectTagPass",
-            syntax: "TEXT",
-            defaultValue: "none",
-            doc: "Text put in front of the Subject of inbound mail whose S/MIME signature passed, e.g. [signed]; a subject that already starts with it is left alone.",
-            apply: { value, _, config in config.subjectTagPass = try ValueParsers.subjectTag(value) },
-            show: { $0.subjectTagPass.isEmpty ? nil : $0.subjectTagPass }
-        ),
-        ConfigurationKey(
-            name: "SubjectTagFail",
-            syntax: "TEXT",
-            defaultValue: "none",
-            doc: "Text put in front of the Subject of inbound mail that is signed but did not pass (fail, policy, neutral, permerror), e.g. [SIGNATURE BROKEN].",
-            apply: { value, _, config in config.subjectTagFail = try ValueParsers.subjectTag(value) },
-            show: { $0.subjectTagFail.isEmpty ? nil : $0.subjectTagFail }
-        ),
-        ConfigurationKey(
-            name: "SubjectTagNone",
-            syntax: "TEXT",
-            defaultValue: "none",
-            doc: "Text put in front of the Subject of inbound mail that is not signed (encrypted mail is not tagged), e.g. [unsigned].",
-            apply: { value, _, config in config.subjectTagNone = try ValueParsers.subjectTag(value) },
-            show: { $0.subjectTagNone.isEmpty ? nil : $0.subjectTagNone }
-        ),
-        ConfigurationKey(
-            name: "SubjectTagPartial",
-            syntax: "TEXT",
-            defaultValue: "none",
-            doc: "Text put in front of the Subject of inbound mail whose valid signature covers only one part of the message (smime=policy, only part N is signed), e.g. [partly signed]; neither the pass nor the fail tag applies to such mail.",
-            apply: { value, _, config in config.subjectTagPartial = try ValueParsers.subjectTag(value) },
-            show: { $0.subjectTagPartial.isEmpty ? nil : $0.subjectTagPartial }
-        ),
+        subjectTag("SubjectTagPass", \.subjectTagPass,
+                   doc: "Text put in front of the Subject of inbound mail whose S/MIME signature passed, e.g. [signed]; a subject that already starts with it is left alone."),
+        subjectTag("SubjectTagFail", \.subjectTagFail,
+                   doc: "Text put in front of the Subject of inbound mail that is signed but did not pass (fail, policy, neutral, permerror), e.g. [SIGNATURE BROKEN]."),
+        subjectTag("SubjectTagNone", \.subjectTagNone,
+                   doc: "Text put in front of the Subject of inbound mail that is not signed (encrypted mail is not tagged), e.g. [unsigned]."),
+        subjectTag("SubjectTagPartial", \.subjectTagPartial,
+                   doc: "Text put in front of the Subject of inbound mail whose valid signature covers only one part of the message (smime=policy, only part N is signed), e.g. [partly signed]; neither the pass nor the fail tag applies to such mail."),
         ConfigurationKey(
             name: "PartialSignatures",
             syntax: "policy | pass",
@@ -119,4 +95,19 @@ extension ConfigurationKey {
             show: { $0.allowWeakAlgorithms ? "yes" : "no" }
         ),
     ]
+}
+
+extension ConfigurationKey {
+    /// A subject-tag key: free text (none for no tag) written to one tag of the configuration.
+    static func subjectTag(_ name: String, _ tag: WritableKeyPath<Configuration, String> & Sendable,
+                           doc: String) -> ConfigurationKey {
+        ConfigurationKey(
+            name: name,
+            syntax: "TEXT",
+            defaultValue: "none",
+            doc: doc,
+            apply: { value, _, config in config[keyPath: tag] = try ValueParsers.subjectTag(value) },
+            show: { $0[keyPath: tag].isEmpty ? nil : $0[keyPath: tag] }
+        )
+    }
 }
