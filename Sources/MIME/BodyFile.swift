@@ -16,21 +16,29 @@ public final class BodyFile: @unchecked Sendable, Equatable {
     private let fd: Int32
     /// The length in bytes of the body in the file (before any conversion).
     public let size: Int
-    /// When set, the pieces are the file's text body converted to its 7-bit signed form.
-    private let converter: StreamingTextConverter?
+    /// How the file's bytes become the pieces handed out.
+    private enum Transform: Sendable {
+        /// As they are.
+        case none
+        /// The file's text body converted to its 7-bit signed form.
+        case text(StreamingTextConverter)
+        /// Base64 in lines of 76 characters, CRLF after each (an opaque signature's body).
+        case base64
+    }
+    private let transform: Transform
     /// Bytes handed out before the file's pieces, and after them.
     private let head: [UInt8]
     private let tail: [UInt8]
 
     /// Takes ownership of `fd` (closed on deinit); the body is its first `size` bytes.
     public convenience init(fd: Int32, size: Int) {
-        self.init(fd: fd, size: max(size, 0), converter: nil, head: [], tail: [])
+        self.init(fd: fd, size: max(size, 0), transform: .none, head: [], tail: [])
     }
 
-    private init(fd: Int32, size: Int, converter: StreamingTextConverter?, head: [UInt8], tail: [UInt8]) {
+    private init(fd: Int32, size: Int, transform: Transform, head: [UInt8], tail: [UInt8]) {
         self.fd = fd
         self.size = size
-        self.converter = converter
+        self.transform = transform
         self.head = head
         self.tail = tail
     }
@@ -46,13 +54,38 @@ public final class BodyFile: @unchecked Sendable, Equatable {
     /// pass 1), a run of whole lines at a time: a large 8-bit text body is signed and written
     /// back without being held, converted, in memory.
     public func convertingText(with converter: StreamingTextConverter) throws -> BodyFile {
-        BodyFile(fd: try duplicateDescriptor(), size: size, converter: converter, head: head, tail: tail)
+        BodyFile(fd: try duplicateDescriptor(), size: size, transform: .text(converter), head: head, tail: tail)
+    }
+
+    /// A view of the same file whose pieces are its bytes in base64, lines of 76 characters each
+    /// ended by CRLF (what `SMIMEWriter.opaque` writes for a SignedData in memory).
+    public func base64Lines() throws -> BodyFile {
+        BodyFile(fd: try duplicateDescriptor(), size: size, transform: .base64, head: head, tail: tail)
+    }
+
+    /// A new file in `directory`, filled by `write` (given its descriptor, open for reading and
+    /// writing), as a body. The file has no name once made (mode 0600, unlinked at once), so it
+    /// goes when its last view does, also when the process dies.
+    public static func scratch(in directory: String, _ write: (Int32) throws -> Void) throws -> BodyFile {
+        var template = Array((directory + "/scratch.XXXXXX").utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard fd >= 0 else {
+            throw ReadError(description: "cannot create a scratch file in \(directory): " + String(cString: strerror(errno)))
+        }
+        template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
+        let file = BodyFile(fd: fd, size: 0)   // closes fd when thrown away
+        try write(fd)
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            throw ReadError(description: "cannot read the scratch file: " + String(cString: strerror(errno)))
+        }
+        return BodyFile(fd: try file.duplicateDescriptor(), size: Int(info.st_size))
     }
 
     /// A view of the same file with `head` before its pieces and `tail` after them (the
     /// frame of a multipart/signed body around a signed entity that stays on disk).
     public func framed(head: [UInt8], tail: [UInt8]) throws -> BodyFile {
-        BodyFile(fd: try duplicateDescriptor(), size: size, converter: converter,
+        BodyFile(fd: try duplicateDescriptor(), size: size, transform: transform,
                  head: head + self.head, tail: self.tail + tail)
     }
 
@@ -70,7 +103,12 @@ public final class BodyFile: @unchecked Sendable, Equatable {
     }
 
     private func forEachBodyPiece(pieceSize: Int, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
-        guard let converter else { return try forEachFilePiece(pieceSize: pieceSize, body) }
+        let converter: StreamingTextConverter
+        switch transform {
+        case .none: return try forEachFilePiece(pieceSize: pieceSize, body)
+        case .base64: return try forEachBase64Piece(pieceSize: pieceSize, body)
+        case let .text(textConverter): converter = textConverter
+        }
         var runs = LineRuns()
         func emit(_ run: UnsafeRawBufferPointer) throws {
             try converter.convert(run).withUnsafeBytes { try body($0) }
@@ -80,6 +118,24 @@ public final class BodyFile: @unchecked Sendable, Equatable {
         // Pass 1 turned away a body with a line too long to carry, so this cannot happen; if it
         // did, the output would not be what was signed.
         guard !runs.cutALine else { throw ReadError(description: "the spooled body changed between passes") }
+    }
+
+    /// Whole base64 lines: 57 bytes of the file make one line of 76 characters; the bytes after
+    /// the last whole line of a piece are carried into the next.
+    private func forEachBase64Piece(pieceSize: Int, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        var carry: [UInt8] = []
+        func emit(_ bytes: UnsafeRawBufferPointer) throws {
+            var lines = Base64Lines.encode(bytes)
+            lines += Byte.crlf
+            try lines.withUnsafeBytes { try body($0) }
+        }
+        try forEachFilePiece(pieceSize: max(pieceSize / 76 * 57, 57)) { piece in
+            let input: [UInt8] = carry + piece
+            let whole = input.count / 57 * 57
+            if whole > 0 { try input.withUnsafeBytes { try emit(UnsafeRawBufferPointer(rebasing: $0[0..<whole])) } }
+            carry = Array(input[whole...])
+        }
+        if !carry.isEmpty { try carry.withUnsafeBytes { try emit($0) } }
     }
 
     private func forEachFilePiece(pieceSize: Int, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {

@@ -1,4 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
+#if canImport(Glibc)
+import Glibc
+#endif
 import Foundation
 import MIME
 import Policy
@@ -142,6 +145,42 @@ import Testing
             Issue.record("alice is not in this table; expected skipped, got \(unlisted.decision)")
             return
         }
+    }
+
+    /// A spooled body signed opaque streams: the SignedData is written to a scratch file in
+    /// SpoolDirectory and the new body is that file in base64, which `openssl cms -verify`
+    /// accepts with the converted content inside; the scratch file has no name left behind.
+    @Test(arguments: ["7-bit line\r\n", "Gr\u{fc}\u{df}e, 8-bit line\r\n"])
+    func aSpooledBodySignedOpaqueStreamsFromAScratchFile(line: String) throws {
+        let spool = fixture.directory + "/spool-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: spool, withIntermediateDirectories: false)
+        let policy = try fixture.policy(table: "bob@example.com bob opaque\n", extra: "SpoolDirectory \(spool)")
+        var message = context(from: "bob@example.com", envelope: "bob@example.com")
+        let text = Array(String(repeating: line, count: 3000).utf8)
+        let path = spool + "/body"
+        try Data(text).write(to: URL(fileURLWithPath: path))
+        let fd = open(path, O_RDONLY)
+        try #require(fd >= 0)
+        message.body = .file(BodyFile(fd: fd, size: text.count))
+        let outcome = policy.evaluate(message)
+        #expect(outcome.decision == .signed(identity: "bob", form: .opaque))
+        let replaced = outcome.edits.compactMap { edit -> MessageBody? in
+            if case let .replaceBody(body) = edit { return body }
+            return nil
+        }
+        #expect(replaced.first?.file != nil, "the opaque body should come from a file")
+        let delivered = try MessageEditor.apply(outcome.edits, fields: message.fields, body: message.body)
+        let serialised = MessageEditor.serialise(fields: delivered.fields, body: delivered.body)
+        // Lines of at most 76 characters, each ended by CRLF, as the in-memory opaque body has.
+        #expect(delivered.body.suffix(2) == [0x0D, 0x0A])
+        let lines = String(decoding: delivered.body, as: UTF8.self).components(separatedBy: "\r\n").dropLast()
+        #expect(lines.count > 100 && lines.allSatisfy { $0.count <= 76 && !$0.contains("\n") })
+        #expect(lines.dropLast().allSatisfy { $0.count == 76 })
+        let content = try fixture.opensslVerify(serialised)
+        #expect(content.contains("8-bit line") || content.contains("7-bit line"))
+        #expect(content.utf8.count > text.count)
+        try FileManager.default.removeItem(atPath: path)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: spool).isEmpty)
     }
 
     @Test func messageWithoutMIMEVersionGetsOne() throws {

@@ -232,17 +232,18 @@ public struct SigningPolicy: Sendable {
 
 extension SigningPolicy {
     /// The edits for a body that stays in its spool file, when the 7-bit conversion would keep
-    /// it byte for byte (`VerbatimBodyScanner`) and the form is detached: the entity is the
+    /// it byte for byte (`VerbatimBodyScanner`) or converts it a run of lines at a time
+    /// (`StreamingTextConverter`); detached or opaque (`streamingOpaqueEdits`). The entity is the
     /// converted top-level header followed by the file, hashed and written back piece by piece,
     /// so the body is never held in memory. Nil when the message needs the in-memory path.
     func streamingSigningEdits(_ message: MessageContext, file: BodyFile, identity: SigningIdentity,
                                form: SignatureForm) throws -> [MessageEdit]? {
-        guard form == .detached else { return nil }
         let boundary = SMIMEWriter.randomBoundary()
         guard let (header, body) = try SignableEntity.streamable(fields: message.fields, file: file, boundary: boundary,
                                                                         protectingHeaders: configuration.headerProtection) else {
             return nil
         }
+        if form == .opaque { return try streamingOpaqueEdits(message, header: header, body: body, identity: identity) }
         let signature = try CMSSigner.sign(identity: identity, digest: configuration.digest, detached: true) { write in
             try header.withUnsafeBytes { try write($0) }
             try body.forEachPiece { try write($0) }
@@ -251,6 +252,26 @@ extension SigningPolicy {
         var edits = Self.outerHeaderEdits(message.fields)
         edits.append(.addField(name: "Content-Type", value: HeaderFolding.fold(parameters: frame.contentType)))
         edits.append(.replaceBody(.file(try body.framed(head: frame.head + header, tail: frame.tail))))
+        return edits
+    }
+
+    /// Opaque signing of a streamable entity: the SignedData, content inside, is written to a
+    /// scratch file in SpoolDirectory as OpenSSL hashes the entity from the spool file, and the
+    /// new body is that file in base64, so neither the entity nor the SignedData is in memory.
+    func streamingOpaqueEdits(_ message: MessageContext, header: [UInt8], body: BodyFile,
+                              identity: SigningIdentity) throws -> [MessageEdit] {
+        let signedData = try BodyFile.scratch(in: configuration.spoolDirectory) { fd in
+            try CMSSigner.signOpaque(identity: identity, digest: configuration.digest, to: fd) { write in
+                try header.withUnsafeBytes { try write($0) }
+                try body.forEachPiece { try write($0) }
+            }
+        }
+        let opaque = SMIMEWriter.opaque(signedData: [])
+        var edits = Self.outerHeaderEdits(message.fields)
+        edits.append(.addField(name: "Content-Type", value: HeaderFolding.fold(parameters: opaque.contentType)))
+        edits.append(.addField(name: "Content-Transfer-Encoding", value: " " + opaque.contentTransferEncoding))
+        edits.append(.addField(name: "Content-Disposition", value: " " + opaque.contentDisposition))
+        edits.append(.replaceBody(.file(try signedData.base64Lines())))
         return edits
     }
 

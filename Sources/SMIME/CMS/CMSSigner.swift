@@ -47,15 +47,40 @@ public enum CMSSigner {
 
     private static func sign(identity: SigningIdentity, privateKey: OpaquePointer, digest: DigestAlgorithm, detached: Bool,
                              writeContent: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws -> [UInt8] {
+        var flags = UInt32(CMS_PARTIAL | CMS_BINARY)
+        if detached { flags |= UInt32(CMS_DETACHED) }
+        let cms = try signedData(identity: identity, privateKey: privateKey, digest: digest, flags: flags)
+        defer { CMS_ContentInfo_free(cms) }
+        guard let bio = CMS_dataInit(cms, nil) else { throw failure("cannot start the content of the SignedData") }
+        defer { BIO_free_all(bio) }
+        try writeContent { piece in
+            guard let base = piece.baseAddress else { return }
+            var offset = 0
+            while offset < piece.count {
+                let n = BIO_write(bio, base + offset, Int32(clamping: piece.count - offset))
+                guard n > 0 else { throw failure("cannot hash the content") }
+                offset += Int(n)
+            }
+        }
+        _ = BIO_ctrl(bio, BIO_CTRL_FLUSH, 0, nil)
+        guard CMS_dataFinal(cms, bio) == 1 else {
+            throw failure("cannot sign with \(identity.name) (\(identity.keyDescription), \(digest.rawValue))")
+        }
+        return try encode(cms)
+    }
+
+    /// A SignedData (caller frees it) with the identity's chain and one signer whose signed
+    /// attributes are OpenSSL's defaults, SMIMECapabilities and ESS signingCertificateV2.
+    private static func signedData(identity: SigningIdentity, privateKey: OpaquePointer, digest: DigestAlgorithm,
+                                   flags: UInt32) throws -> OpaquePointer {
         // CMS_BINARY: the content is already canonical; text mode would re-canonicalise it.
         // CMS_PARTIAL: add the signer ourselves to choose the digest.
         // CMS_CADES: add ESS signingCertificateV2, which binds the signer certificate.
-        var flags = UInt32(CMS_PARTIAL | CMS_BINARY)
-        if detached { flags |= UInt32(CMS_DETACHED) }
         guard let cms = CMS_sign(nil, nil, identity.chain, nil, flags) else {
             throw failure("cannot create the SignedData")
         }
-        defer { CMS_ContentInfo_free(cms) }
+        var done = false
+        defer { if !done { CMS_ContentInfo_free(cms) } }
         guard let md = digest.evpMD else {
             throw failure("digest \(digest.rawValue) is not available")
         }
@@ -79,22 +104,61 @@ public enum CMSSigner {
             }
             guard added == 1 else { throw failure("cannot add a signed attribute to the signature") }
         }
-        guard let bio = CMS_dataInit(cms, nil) else { throw failure("cannot start the content of the SignedData") }
-        defer { BIO_free_all(bio) }
-        try writeContent { piece in
-            guard let base = piece.baseAddress else { return }
-            var offset = 0
-            while offset < piece.count {
-                let n = BIO_write(bio, base + offset, Int32(clamping: piece.count - offset))
-                guard n > 0 else { throw failure("cannot hash the content") }
-                offset += Int(n)
+        done = true
+        return cms
+    }
+
+    /// Signs content that is written piece by piece into opaque SignedData (the content inside
+    /// the signature) and writes it to the file `fd` while hashing: OpenSSL's streaming
+    /// encoder (`BIO_new_CMS`, CMS_STREAM) writes the content as it comes, as BER with
+    /// indefinite lengths, and the signer information once the content has ended. Neither
+    /// the content nor the SignedData is held in memory, so a large body can be signed opaque.
+    ///
+    /// - Parameters:
+    ///   - fd: a file open for writing; it is not closed.
+    ///   - writeContent: as for `sign(identity:digest:detached:writeContent:)`.
+    public static func signOpaque(identity: SigningIdentity, digest: DigestAlgorithm, to fd: Int32,
+                                  writeContent: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
+        ERR_clear_error()
+        if let required = identity.requiredDigest, required != digest {
+            throw SMIMEError(.signingFailed, "\(identity.keyDescription) signatures use \(required.rawValue), "
+                             + "not \(digest.rawValue) (RFC 8419)")
+        }
+        try identity.withPrivateKey { privateKey in
+            let cms = try signedData(identity: identity, privateKey: privateKey, digest: digest,
+                                     flags: UInt32(CMS_PARTIAL | CMS_BINARY | CMS_STREAM))
+            defer { CMS_ContentInfo_free(cms) }
+            guard let file = BIO_new_fd(fd, BIO_NOCLOSE) else { throw failure("cannot open the output of the SignedData") }
+            // Buffered: the encoder writes a few bytes of header per piece.
+            guard let out = BIO_push(BIO_new(BIO_f_buffer()), file) else {
+                BIO_free(file)
+                throw failure("cannot open the output of the SignedData")
             }
+            defer { BIO_free_all(out) }
+            guard let chain = BIO_new_CMS(out, cms) else { throw failure("cannot start the content of the SignedData") }
+            defer {
+                // Free the encoder's BIOs down to (not including) `out`, as SMIME_write_ASN1 does.
+                var bio: OpaquePointer? = chain
+                while let current = bio, current != out {
+                    bio = BIO_pop(current)
+                    BIO_free(current)
+                }
+            }
+            try writeContent { piece in
+                guard let base = piece.baseAddress else { return }
+                var offset = 0
+                while offset < piece.count {
+                    let n = BIO_write(chain, base + offset, Int32(clamping: piece.count - offset))
+                    guard n > 0 else { throw failure("cannot write the content of the SignedData") }
+                    offset += Int(n)
+                }
+            }
+            // The flush ends the content, signs and writes the signer information.
+            guard BIO_ctrl(chain, BIO_CTRL_FLUSH, 0, nil) > 0 else {
+                throw failure("cannot sign with \(identity.name) (\(identity.keyDescription), \(digest.rawValue))")
+            }
+            guard BIO_ctrl(out, BIO_CTRL_FLUSH, 0, nil) > 0 else { throw failure("cannot write the SignedData") }
         }
-        _ = BIO_ctrl(bio, BIO_CTRL_FLUSH, 0, nil)
-        guard CMS_dataFinal(cms, bio) == 1 else {
-            throw failure("cannot sign with \(identity.name) (\(identity.keyDescription), \(digest.rawValue))")
-        }
-        return try encode(cms)
     }
 
     /// The DER of OpenSSL's default SMIMECapabilities, made on first use; empty when it cannot

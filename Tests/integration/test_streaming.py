@@ -1,0 +1,108 @@
+# SPDX-License-Identifier: Apache-2.0
+"""100 MB messages in the shapes that stream from the spool file: each is sent through the
+milter (milter-load, one message), the milter's resident memory is read from /proc (VmRSS
+before, VmHWM after: milter-load's rss_growth) and must grow by at most 64 MB, and the result
+verifies with `openssl cms -verify`.
+
+Shapes: opaque signing of a 100 MB 7-bit body (the SignedData goes to a scratch file in
+SpoolDirectory and back in base64 from it).
+
+Environment: SMIME_MILTER_BIN as for test_load.py.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import rig as rigmod
+from test_load import PKI_SCRIPT, _binary
+
+SIZE = "100M"
+GROWTH_BOUND_KB = 64 * 1024
+TIMEOUT = 600
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    milter_bin, load_bin = _binary("SMIME_MILTER_BIN", "smime-milter"), _binary("MILTER_LOAD_BIN", "milter-load")
+    if milter_bin is None or load_bin is None:
+        pytest.skip("smime-milter and milter-load are not built (swift build)")
+    d = tmp_path_factory.mktemp("streaming")
+    subprocess.run(["python3", str(PKI_SCRIPT), str(d / "pki")], check=True, timeout=120, stdout=subprocess.DEVNULL)
+    return milter_bin, load_bin, d
+
+
+class Milter:
+    """A fresh smime-milter (so its RSS before the message is its idle size)."""
+
+    def __init__(self, milter_bin: Path, d: Path, name: str, table: str, mode: str = "s"):
+        self.dir = d / name
+        self.dir.mkdir()
+        self.spool = self.dir / "spool"
+        self.endpoint = f"inet:{rigmod.free_port()}@127.0.0.1"
+        (self.dir / "signing.table").write_text(table)
+        (self.dir / "milter.conf").write_text(
+            f"Socket {self.endpoint}\nMode {mode}\nInternalHosts 127.0.0.1\n"
+            f"CertificateDir {d / 'pki' / 'certs'}\nSigningTable {self.dir / 'signing.table'}\nLogLevel warning\n"
+            f"SpoolDirectory {self.spool}\n")
+        self.log = open(self.dir / "milter.log", "wb")
+        self.proc = subprocess.Popen([str(milter_bin), "run", "--config", str(self.dir / "milter.conf")],
+                                     stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL)
+        rigmod.wait_listening(self.endpoint, self.proc, "smime-milter")
+
+    def close(self) -> None:
+        rigmod.terminate(self.proc)
+        self.log.close()
+
+
+def _load(load_bin: Path, *args: str) -> tuple[int, str, dict[str, str]]:
+    """test_load._load with a time bound for 100 MB on a loaded machine (it catches a hang)."""
+    cp = subprocess.run([str(load_bin), *args], capture_output=True, timeout=TIMEOUT)
+    out = cp.stdout.decode(errors="replace") + cp.stderr.decode(errors="replace")
+    summary = next((line for line in out.splitlines() if line.startswith("milter-load ")), "")
+    fields = dict(part.split("=", 1) for part in summary.split()[1:] if "=" in part)
+    return cp.returncode, out, fields
+
+
+def _verify_out(path: Path, root: Path, out: Path) -> tuple[bool, str]:
+    cp = subprocess.run(["openssl", "cms", "-verify", "-in", str(path), "-CAfile", str(root), "-out", str(out)],
+                        capture_output=True, timeout=TIMEOUT)
+    text = cp.stdout.decode(errors="replace") + cp.stderr.decode(errors="replace")
+    return cp.returncode == 0 and "Verification successful" in text, text
+
+
+def _growth_kb(out: str) -> int:
+    summary = next(line for line in out.splitlines() if line.startswith("milter-load "))
+    field = next(part for part in summary.split() if part.startswith("rss_growth="))
+    return int(field.split("=", 1)[1].removesuffix("KB"))
+
+
+def test_opaque_signing_of_a_100_mb_body_streams(workdir):
+    milter_bin, load_bin, d = workdir
+    milter = Milter(milter_bin, d, "opaque", "alice@example.com alice opaque\n")
+    try:
+        save = milter.dir / "saved"
+        rc, out, fields = _load(load_bin, "--socket", milter.endpoint, "--mode", "sign-rsa", "--concurrency", "1",
+                                "--messages", "1", "--size", SIZE, "--save", str(save), "--save-count", "1",
+                                "--expect-signed", "--milter-pid", str(milter.proc.pid))
+        assert rc == 0 and fields.get("signed") == "1", out
+        growth = _growth_kb(out)
+        print(f"opaque {SIZE}: milter RSS growth {growth} KB ({fields.get('milter_peak_rss')} peak)")
+        assert growth <= GROWTH_BOUND_KB, out
+        saved = sorted(save.glob("*.eml"))
+        assert len(saved) == 1
+        head = saved[0].read_bytes()[:4096]
+        assert b"smime-type=signed-data" in head, head[:600]
+        content = milter.dir / "content"
+        ok, text = _verify_out(saved[0], d / "pki" / "root.pem", content)
+        assert ok, text
+        assert content.stat().st_size > 99 * 1024 * 1024
+        with open(content, "rb") as f:
+            assert b"the quick brown fox" in f.read(1 << 20)
+        # The scratch file had no name; the spool directory is empty again.
+        assert os.listdir(milter.spool) == []
+    finally:
+        milter.close()
