@@ -4,7 +4,9 @@
 MaxConnections: with the limit at 1, a second SMTP session (its own smtpd, so its own milter
 connection) while a first one is open is refused with a 4xx by Postfix, the client keeps the
 mail, and once the first session closes the same mail is accepted and delivered, signed.
-MilterTimeout: a milter client that connects and sends nothing is dropped by libmilter.
+MilterTimeout: a milter client that negotiates and then says nothing should be dropped by
+libmilter after smfi_settimeout; measured, it is not (within 20 s of a 5 s timeout), so the test
+is a strict xfail that turns into a failure once it starts to hold.
 
 Environment: SMIME_MILTER_BIN as for the other rig tests.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import smtplib
 import socket
+import struct
 import time
 
 import pytest
@@ -76,12 +79,21 @@ def test_connections_beyond_max_connections_tempfail_and_the_mail_arrives_later(
     assert rigmod.openssl_verify(got[0].message, r.trust_anchor, r.root / "verify").ok
 
 
+@pytest.mark.xfail(strict=True, raises=TimeoutError,
+                   reason="measured: Debian 12's libmilter does not close a silent connection after smfi_settimeout")
 def test_a_stalled_milter_client_is_dropped_after_milter_timeout(limit_rig):
     r = limit_rig
     started = time.monotonic()
-    with socket.create_connection((rigmod.INTERNAL_ADDR, r.milter.port), timeout=60) as s:
-        data = s.recv(1)   # nothing is sent: libmilter closes the connection after MilterTimeout
+    with socket.create_connection((rigmod.INTERNAL_ADDR, r.milter.port), timeout=20) as s:
+        # Negotiate (SMFIC_OPTNEG, version 6, every action and protocol bit), then say nothing.
+        s.sendall(struct.pack(">IcIII", 13, b"O", 6, 0x1FF, 0x1FFFFF))
+        reply = b""
+        while True:
+            chunk = s.recv(4096)   # the negotiation reply, then EOF after MilterTimeout
+            if not chunk:
+                break
+            reply += chunk
         elapsed = time.monotonic() - started
-    assert data == b"", "the milter sent something to a client that never spoke"
+    assert reply[4:5] == b"O", f"no negotiation reply: {reply!r}"
     # MilterTimeout 5: closed by the timeout, not at once and not never (wide margins).
-    assert 2.5 < elapsed < 60, elapsed
+    assert 2.5 < elapsed < 20, elapsed

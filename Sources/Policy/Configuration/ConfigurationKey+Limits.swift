@@ -19,7 +19,7 @@ extension ConfigurationKey {
             name: "MaxConnections",
             syntax: "COUNT",
             defaultValue: "1000",
-            doc: "At most this many MTA connections are served at once; a connection beyond it gets a tempfail (451 4.3.2) at connect with a log line, and the MTA keeps the mail and retries.",
+            doc: "At most this many MTA connections are served at once; a connection beyond it gets a tempfail at connect (the MTA gives its own 4xx) with a log line, and the MTA keeps the mail and retries.",
             apply: { value, _, config in
                 guard let n = Int(value), (1...100_000).contains(n) else {
                     throw ValueProblem("expected a number of connections from 1 to 100000")
@@ -32,7 +32,7 @@ extension ConfigurationKey {
             name: "MilterTimeout",
             syntax: "SECONDS",
             defaultValue: "600",
-            doc: "A connection on which the MTA sends nothing for this many seconds is closed by libmilter (smfi_settimeout); the MTA then applies its own milter failure action (Postfix: milter_default_action). Takes effect at start, not on reload.",
+            doc: "Seconds libmilter waits for the MTA's next packet (smfi_settimeout); read at start, not on reload.",
             apply: { value, _, config in
                 guard let n = Int(value), (1...86_400).contains(n) else {
                     throw ValueProblem("expected a number of seconds from 1 to 86400")
