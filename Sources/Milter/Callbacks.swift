@@ -87,7 +87,11 @@ func milterConnect(
 ) -> sfsistat {
     guard let s = sessionCreating(ctx) else { return sfsistat(SMFIS_TEMPFAIL) }
     let (address, port) = SocketAddress.describe(hostaddr)
-    s.connect(hostname: hostname.map { String(cString: $0) }, address: address, port: port, hasAddress: hostaddr != nil)
+    let answer = s.connect(hostname: hostname.map { String(cString: $0) }, address: address, port: port,
+                           hasAddress: hostaddr != nil)
+    // libmilter sends no custom reply at connect (smfi_setreply is not allowed there): the MTA
+    // gives its own 4xx for the tempfail.
+    if case .tempfail = answer { return sfsistat(SMFIS_TEMPFAIL) }
     return proceed(s, step: UInt(SMFIP_NR_CONN))
 }
 

@@ -20,11 +20,14 @@ public protocol MilterDelegate: Sendable {
     /// A recipient the policy did not accept at RCPT time (its reply is already set): for the
     /// log and the metrics.
     func recipientRefused(_ recipient: String, answer: RecipientAnswer, queueID: String?)
+    /// `MaxConnections`, asked at each connect; nil sets no limit.
+    func connectionLimit() -> Int?
 }
 
 extension MilterDelegate {
     public func spoolSettings() -> SpoolSettings? { nil }
     public func recipientRefused(_ recipient: String, answer: RecipientAnswer, queueID: String?) {}
+    public func connectionLimit() -> Int? { nil }
 }
 
 public enum MilterLogLevel: Sendable {

@@ -21,9 +21,12 @@ public final class MilterServer: Sendable {
     /// Who may connect to an inet socket (`AllowedPeers`); nil lets every peer in.
     let allowedPeers: NetworkList?
     let delegate: any MilterDelegate
+    /// `MilterTimeout`: seconds libmilter waits for the MTA's next packet (`smfi_settimeout`).
+    let timeoutSeconds: Int32?
 
     public init(socket: SocketSpec, socketMode: UInt32?, allowedPeers: NetworkList? = .loopbackNetworks,
-                delegate: any MilterDelegate) {
+                timeoutSeconds: Int? = nil, delegate: any MilterDelegate) {
+        self.timeoutSeconds = timeoutSeconds.map { Int32(clamping: $0) }
         self.socket = socket
         self.socketMode = socketMode
         self.allowedPeers = allowedPeers
@@ -48,6 +51,9 @@ public final class MilterServer: Sendable {
         let description = makeDescription()
         guard smfi_register(description) == MI_SUCCESS else {
             throw SetupError(description: "smfi_register failed")
+        }
+        if let timeoutSeconds, smfi_settimeout(timeoutSeconds) != MI_SUCCESS {
+            throw SetupError(description: "smfi_settimeout(\(timeoutSeconds)) failed")
         }
         let rc = connection.withCString { smfi_setconn(UnsafeMutablePointer(mutating: $0)) }
         guard rc == MI_SUCCESS else { throw SetupError(description: "smfi_setconn(\(connection)) failed") }

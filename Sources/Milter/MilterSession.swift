@@ -54,9 +54,20 @@ final class MilterSession {
     /// `connect`: the client's host name and address. Postfix presents non-SMTP mail (sendmail
     /// command, pickup) as a connect from 127.0.0.1 port 0; Sendmail gives no address for
     /// local submissions.
-    func connect(hostname: String?, address: String?, port: Int?, hasAddress: Bool) {
+    ///
+    /// The answer is `FailureRules.connectionLimit`'s when this connection is one more than
+    /// `MaxConnections` (the session counts itself), else accept.
+    @discardableResult
+    func connect(hostname: String?, address: String?, port: Int?, hasAddress: Bool) -> MilterAction {
         let nonSMTP = !hasAddress || (address == "127.0.0.1" && port == 0)
         connection = ConnectionInfo(clientAddress: address, clientHostname: hostname, isNonSMTP: nonSMTP)
+        guard let limit = delegate?.connectionLimit() else { return .accept }
+        let open = openConnections.load(ordering: .relaxed)
+        guard let refusal = FailureRules.connectionLimit(open: open, limit: limit) else { return .accept }
+        let client = [hostname, address.map { "[\($0)]" }].compactMap { $0 }.joined(separator: " ")
+        delegate?.log(.warning, "connection from \(client.isEmpty ? "unknown" : client) refused with tempfail: "
+                      + "\(open) open connections, more than MaxConnections \(limit)")
+        return refusal
     }
 
     /// `MAIL FROM`: a new message starts, decided by the rules in force now.

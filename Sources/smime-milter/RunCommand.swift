@@ -46,7 +46,8 @@ struct RunCommand: ParsableCommand {
         let delegate = PolicyDelegate(setup: setup, logger: logger, metrics: metrics, expiry: expiry)
         let server = MilterServer(
             socket: setup.configuration.process.socket, socketMode: setup.configuration.process.socketMode,
-            allowedPeers: setup.configuration.process.effectiveAllowedPeers, delegate: delegate)
+            allowedPeers: setup.configuration.process.effectiveAllowedPeers,
+            timeoutSeconds: setup.configuration.limits.milterTimeout, delegate: delegate)
         do {
             try server.open()
             if let user = setup.configuration.process.userID {
@@ -112,6 +113,10 @@ final class PolicyDelegate: MilterDelegate {
 
     func spoolSettings() -> SpoolSettings? {
         current.withLock { SpoolSettings(threshold: $0.configuration.spoolThreshold, directory: $0.configuration.spoolDirectory) }
+    }
+
+    func connectionLimit() -> Int? {
+        current.withLock { $0.configuration.limits.maxConnections }
     }
 
     /// Re-reads the configuration, identities and tables. A configuration with an error is

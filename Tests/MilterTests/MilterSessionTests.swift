@@ -4,6 +4,7 @@ import MIME
 @testable import Milter
 import Policy
 import SMIME
+import Synchronization
 import Testing
 
 /// The per-connection logic of the libmilter binding, driven without libmilter: the session
@@ -249,5 +250,51 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory).count == 1)
         session.abort()
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory).isEmpty)
+    }
+}
+
+/// `MaxConnections`: the session counts itself among the open connections and asks the
+/// delegate for the limit; the reply comes from `FailureRules`.
+@Suite struct ConnectionLimitTests {
+    final class LimitDelegate: MilterDelegate, @unchecked Sendable {
+        let limit: Int?
+        let lines = Mutex<[String]>([])
+        init(limit: Int?) { self.limit = limit }
+        func currentEvaluator() -> any MessageEvaluator { ScriptedEvaluator { _ in PolicyOutcome(decision: .skipped(reason: "test")) } }
+        func finished(_ message: MessageContext, outcome: PolicyOutcome, milliseconds: Double) {}
+        func log(_ level: MilterLogLevel, _ text: String) { lines.withLock { $0.append(text) } }
+        func connectionLimit() -> Int? { limit }
+    }
+
+    @Test func aConnectionBeyondTheLimitIsTempfailedWithALogLine() {
+        // Limit 0: this session alone is one too many, whatever other tests have open.
+        let delegate = LimitDelegate(limit: 0)
+        let session = MilterSession(delegate: delegate)
+        let answer = session.connect(hostname: "mx.example", address: "192.0.2.7", port: 25, hasAddress: true)
+        #expect(answer == FailureRules.connectionLimit(open: 1, limit: 0))
+        let lines = delegate.lines.withLock { $0 }
+        #expect(lines.count == 1)
+        #expect(lines.first?.contains("mx.example [192.0.2.7]") == true)
+        #expect(lines.first?.contains("MaxConnections 0") == true)
+    }
+
+    @Test func connectionsWithinTheLimitOrWithoutOneAreServed() {
+        for limit in [Int.max, nil] {
+            let delegate = LimitDelegate(limit: limit)
+            let sessions = (0..<50).map { _ in MilterSession(delegate: delegate) }
+            for s in sessions {
+                #expect(s.connect(hostname: nil, address: "127.0.0.1", port: 4000, hasAddress: true) == .accept)
+            }
+            #expect(delegate.lines.withLock { $0 }.isEmpty)
+        }
+    }
+
+    @Test func theOpenCountFollowsSessions() {
+        // Other suites run in parallel: compare with a count taken while these sessions live.
+        var held: [MilterSession] = (0..<20).map { _ in MilterSession(delegate: nil) }
+        let during = openConnections.load(ordering: .relaxed)
+        #expect(during >= 20)
+        held.removeAll()
+        _ = held
     }
 }

@@ -82,6 +82,8 @@ public struct Configuration: Sendable, Equatable {
     public var spoolThreshold: Int = 8 << 20
     /// `SpoolDirectory`: the private directory of the spool files.
     public var spoolDirectory: String = Configuration.defaultSpoolDirectory
+    /// `MaxConnections`, `MilterTimeout` (ConfigurationKey+Limits.swift).
+    public var limits: LimitSettings = LimitSettings()
     /// `PKCS11Module`, `TokenPINFile`, `TokenSessions`: how keys on PKCS#11 tokens are reached.
     public var tokens: TokenSettings = TokenSettings()
     /// `OnMissingIdentity`: mail from a sender who should sign but has no identity (loaded).

@@ -70,6 +70,15 @@ public struct FailureRules: Sendable, Equatable {
     /// `OnMissingIdentity tempfail`: the MTA keeps the mail until the sender has an identity.
     public static let missingIdentity = MilterAction.tempfail(
         code: "451", xcode: "4.7.0", text: "smime-milter: no signing certificate for the sender yet, try again later")
+
+    /// `MaxConnections`: the reply at connect when `open` connections (this one included) pass
+    /// `limit`, or nil when the connection is served. 4.3.2 is RFC 3463's "system not accepting
+    /// network messages".
+    public static func connectionLimit(open: Int, limit: Int) -> MilterAction? {
+        guard open > limit else { return nil }
+        return .tempfail(code: "451", xcode: "4.3.2",
+                         text: "smime-milter: too many connections (\(limit)), try again later")
+    }
 }
 
 extension Configuration {
