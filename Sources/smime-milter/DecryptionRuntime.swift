@@ -10,12 +10,12 @@ extension LoadedSetup {
     static func makeDecryption(_ configuration: Configuration, identities: IdentityStore, now: Date,
                                problems: inout [String]) -> DecryptionSetup? {
         guard let table = configuration.decryption.table else { return nil }
-        var keys = identities.identities + identities.expired
+        var keys = identities.identities + identities.expired + identities.encryptionOnly
         if let dir = configuration.certificateDir {
             let archive = dir + "/archive"
             if FileManager.default.fileExists(atPath: archive) {
                 let archived = IdentityStore.load(directory: archive, now: now, tokens: configuration.tokens)
-                keys += archived.identities + archived.expired
+                keys += archived.identities + archived.expired + archived.encryptionOnly
             }
         } else {
             problems.append("DecryptionTable is set but CertificateDir is not: there are no keys to decrypt with")
