@@ -201,3 +201,23 @@ def test_on_decryption_error_tempfail(dec_rig):
         assert refused.value.smtp_error.startswith(b"4.7.5"), refused.value.smtp_error
     finally:
         dec_rig.milter.restart(settings)
+
+
+def test_decrypt_command_prints_the_message_as_delivered(dec_rig, milter_bin):
+    data = encrypted(dec_rig.work, DORA, dec_rig.keys[DORA], "offline", ["-aes-256-gcm"])
+    cp = run([str(milter_bin), "decrypt", "--config", str(dec_rig.milter.config_path), "--rcpt", DORA],
+             input=data.encode(), check=False)
+    assert cp.returncode == 0, cp.stderr.decode()
+    out = email.message_from_bytes(cp.stdout)
+    assert out.get_content_type() == "text/plain"
+    assert out.get_payload().strip() == "The merger closes on Friday."
+    assert out["X-SMIME-Decrypted"].startswith("yes (")
+    assert b"decryption=decrypted" in cp.stderr
+    # Wrong key: as it came, with the cause.
+    data = encrypted(dec_rig.work, DORA, dec_rig.keys["stranger"], "offline wrong", ["-aes256"])
+    cp = run([str(milter_bin), "decrypt", "--config", str(dec_rig.milter.config_path), "--rcpt", DORA],
+             input=data.encode(), check=False)
+    assert cp.returncode == 0, cp.stderr.decode()
+    out = email.message_from_bytes(cp.stdout)
+    assert out.get_content_type() == "application/pkcs7-mime"
+    assert out["X-SMIME-Decrypted"].startswith("failed (cause=no_key;")
