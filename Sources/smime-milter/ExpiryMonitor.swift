@@ -75,7 +75,7 @@ final class ExpiryMonitor: Sendable {
             guard let address = setup.configuration.expiryReport else { continue }
             let isNew = reported.withLock { $0.insert(text.key).inserted }
             if isNew && !sendReport(to: address, text: text.text, setup: setup,
-                                    subject: text.failed ? "certificate renewal failed" : "certificate renewed") {
+                                    subject: text.failed ? "certificate enrolment or renewal failed" : "certificate enrolled or renewed") {
                 _ = reported.withLock { $0.remove(text.key) }
             }
         }
