@@ -21,6 +21,7 @@ final class ExpiryMonitor: Sendable {
 
     func check(_ setup: LoadedSetup, now: Date = Date()) {
         checkRevocation(setup)
+        checkEnrolments(setup, now: now)
         let statuses = CertificateExpiry.statuses(identities: setup.identities, configuration: setup.configuration, now: now)
         metrics?.setCertificates(statuses)
         let iso = ISO8601DateFormatter()
@@ -62,6 +63,36 @@ final class ExpiryMonitor: Sendable {
                 logger.warning("identity \(name): \(unknown); it is still used")
             }
         }
+    }
+
+    /// The results `smime-milter identity` recorded (renewals done and failed, with the CA's
+    /// answer): metrics, a log line, and one ExpiryReport mail per result of the last day per process.
+    func checkEnrolments(_ setup: LoadedSetup, now: Date = Date()) {
+        let states = LifecycleState(directory: setup.configuration.lifecycle.stateDirectory).read()
+        metrics?.setEnrolments(states)
+        for text in Self.enrolmentReports(states, now: now) {
+            if text.failed { logger.warning("\(text.text)") } else { logger.info("\(text.text)") }
+            guard let address = setup.configuration.expiryReport else { continue }
+            let isNew = reported.withLock { $0.insert(text.key).inserted }
+            if isNew && !sendReport(to: address, text: text.text, setup: setup,
+                                    subject: text.failed ? "certificate enrolment or renewal failed" : "certificate enrolled or renewed") {
+                _ = reported.withLock { $0.remove(text.key) }
+            }
+        }
+    }
+
+    /// Report lines for the results recorded within the last day (older ones were reported by the
+    /// process that ran then), failures first.
+    static func enrolmentReports(_ states: [String: LifecycleState.Result], now: Date) -> [(key: String, text: String, failed: Bool)] {
+        let iso = ISO8601DateFormatter()
+        return states.sorted { ($0.value.ok ? 1 : 0, $0.key) < ($1.value.ok ? 1 : 0, $1.key) }
+            .filter { now.timeIntervalSince($0.value.time) < 86_400 && $0.value.removed == nil }
+            .map { address, r in
+                let text = r.ok
+                    ? "identity \(address): \(r.message) at \(r.backend) on \(iso.string(from: r.time))"
+                    : "identity \(address): \(r.message) (at \(r.backend) on \(iso.string(from: r.time))); the current certificate, if any, is still used"
+                return (key: "enrolment|\(address)|\(r.time.timeIntervalSince1970)", text: text, failed: !r.ok)
+            }
     }
 
     /// Checks again once a day, from a thread of its own (started after signals are blocked).

@@ -134,13 +134,13 @@ struct Lifecycle {
                 : "the milter was not told to reload (--no-reload)"
             say("\(address): \(kind.word) at \(enroller.description) done: serial \(installed.serialHex), valid until \(ISO8601DateFormatter().string(from: installed.notAfter)); \(reload)")
             state.record(address: address, result: .init(time: now, ok: true, message: "\(kind.word) done, serial \(installed.serialHex)",
-                                                         backend: enroller.description, source: source))
+                                                         backend: enroller.description, source: source), enrolment: true)
             return Outcome(exitCode: 0)
         } catch {
             let temporary = (error as? EnrolmentError)?.temporary ?? false
             complain("\(address): \(kind.word) at \(enroller.description) failed, the current identity (if any) is kept: \(error)")
             state.record(address: address, result: .init(time: now, ok: false, message: "\(kind.word) failed: \(error)",
-                                                         backend: enroller.description, source: source))
+                                                         backend: enroller.description, source: source), enrolment: true)
             return Outcome(exitCode: temporary ? 75 : 1)
         }
     }

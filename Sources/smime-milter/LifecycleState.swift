@@ -18,6 +18,10 @@ struct LifecycleState {
         var removed: Date?
         /// When its archived keys were destroyed (KeyRetentionDays), if they were.
         var keysDestroyed: Date?
+        /// How many enrolments and renewals of this address succeeded and failed so far (the
+        /// milter's metrics and ExpiryReport read them; absent in files of older versions).
+        var succeeded: Int?
+        var failed: Int?
     }
 
     let directory: String
@@ -31,8 +35,9 @@ struct LifecycleState {
         return (try? decoder.decode([String: Result].self, from: data)) ?? [:]
     }
 
-    /// Records `result` for `address` (written to a temporary file and renamed: never half a file).
-    func record(address: String, result: Result) {
+    /// Records `result` for `address` (written to a temporary file and renamed: never half a file);
+    /// `enrolment` results (not departures or key destruction) count in `succeeded`/`failed`.
+    func record(address: String, result: Result, enrolment: Bool = false) {
         var all = read()
         var result = result
         if result.source == nil { result.source = all[address]?.source ?? "identity new" }
@@ -40,6 +45,8 @@ struct LifecycleState {
         if result.removed == nil, !(result.ok && result.message.hasSuffix("done") || result.message.contains("done,")) {
             result.removed = all[address]?.removed
         }
+        result.succeeded = (all[address]?.succeeded ?? 0) + (enrolment && result.ok ? 1 : 0)
+        result.failed = (all[address]?.failed ?? 0) + (enrolment && !result.ok ? 1 : 0)
         all[address] = result
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .iso8601

@@ -86,6 +86,22 @@ final class MilterMetrics: Sendable {
         }
     }
 
+    /// What `smime-milter identity` recorded in StateDirectory: `smime_milter_renewals_total{result}`
+    /// (enrolments and renewals, all addresses, counted in the state file so they survive the
+    /// separate runs), and per identity whether the last one succeeded and when it ran. The
+    /// failure's reason is in the log and the ExpiryReport mail (free text is no label).
+    func setEnrolments(_ states: [String: LifecycleState.Result]) {
+        Gauge(label: "smime_milter_renewals_total", dimensions: [("result", "ok")])
+            .record(states.values.reduce(0) { $0 + ($1.succeeded ?? 0) })
+        Gauge(label: "smime_milter_renewals_total", dimensions: [("result", "failed")])
+            .record(states.values.reduce(0) { $0 + ($1.failed ?? 0) })
+        for (address, result) in states {
+            Gauge(label: "smime_milter_identity_last_enrolment_ok", dimensions: [("identity", address)]).record(result.ok ? 1 : 0)
+            Gauge(label: "smime_milter_identity_last_enrolment_seconds", dimensions: [("identity", address)])
+                .record(result.time.timeIntervalSince1970)
+        }
+    }
+
     /// The Prometheus text exposition, with the gauges read at scrape time.
     func exposition() -> [UInt8] {
         let counts = MilterServer.activity()

@@ -540,3 +540,53 @@ def test_on_missing_identity_tempfail_keeps_the_mail(lc, rcpt):
     assert res.accepted, res.transcript
     [d] = lc.sink.wait_for(rcpt)
     assert d.parsed().get_content_type() == "text/plain"
+
+
+# ---------------------------------------------------------------------------------------------
+# Renewal outcomes in the milter's metrics and ExpiryReport
+
+def test_enrolment_outcomes_in_metrics_and_expiry_report(lc):
+    """`identity new` records each result in StateDirectory/lifecycle.json; the milter reads it on
+    reload: smime_milter_renewals_total{result} and a report mail saying what failed and why."""
+    import urllib.request
+    report_to = f"postmaster@{rigmod.SINK_DOMAIN}"
+    port = free_port()
+    lc.milter_settings.extra += (f"\nMetricsListen {INTERNAL_ADDR}:{port}\nExpiryReport {report_to}\n"
+                                 f"SendmailCommand {lc.sendmail_wrapper()}")
+    lc.milter.restart(lc.milter_settings)
+
+    def samples() -> str:
+        return urllib.request.urlopen(f"http://{INTERNAL_ADDR}:{port}/metrics", timeout=10).read().decode()
+
+    def count(result: str) -> float:
+        m = re.search(rf'^smime_milter_renewals_total\{{result="{result}"\}} (\S+)$', samples(), re.M)
+        return float(m.group(1)) if m else 0.0
+    wait_for_port(INTERNAL_ADDR, port, 30, "the metrics listener")
+    ok_before, failed_before = count("ok"), count("failed")
+
+    cp = identity(lc, "new", "fiona@example.com")
+    assert cp.returncode == 0, cp.stderr.decode() + cp.stdout.decode()
+    lc.ca.set_refusing(True)
+    try:
+        cp = identity(lc, "new", "refused2@example.com", "--no-reload")
+    finally:
+        lc.ca.set_refusing(False)
+    assert cp.returncode == 1
+    before = reloads(lc)
+    lc.milter.reload()
+    wait_reloads(lc, before + 1)
+
+    wait_until(lambda: count("failed") == failed_before + 1, 30, "the failed count")
+    assert count("ok") == ok_before + 1
+    text = samples()
+    assert re.search(r'smime_milter_identity_last_enrolment_ok\{identity="refused2@example.com"\} 0', text), text
+    assert re.search(r'smime_milter_identity_last_enrolment_ok\{identity="fiona@example.com"\} 1', text), text
+
+    def bodies() -> list[tuple[str, str]]:
+        return [(str(d.parsed().get("Subject")), d.body.decode()) for d in lc.sink.for_rcpt(report_to)]
+    wait_until(lambda: any("refused2@example.com" in b for _, b in bodies()), 30, "the failure report")
+    failed = [b for s, b in bodies() if "renewal failed" in s and "refused2@example.com" in b]
+    assert failed and "CA policy: not authorised for this domain" in failed[0], bodies()
+    wait_until(lambda: any("fiona@example.com" in b for _, b in bodies()), 30, "the enrolment report")
+    done = [b for s, b in bodies() if "enrolled or renewed" in s and "fiona@example.com" in b]
+    assert done and "done, serial" in done[0], bodies()
