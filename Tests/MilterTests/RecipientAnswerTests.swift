@@ -10,14 +10,15 @@ import Testing
 /// reply; a refused recipient is not collected.
 @Suite("RCPT answers from the encryption policy")
 struct RecipientAnswerTests {
-    static func policy(_ table: String, onMissing: MissingRecipientCertificateAction = .tempfail) throws -> MessagePolicy {
+    static func policy(_ table: String, onMissing: MissingRecipientCertificateAction = .tempfail,
+                       store: any RecipientCertificateStore = MemoryRecipientStore()) throws -> MessagePolicy {
         var config = Configuration(authservID: "mx.example.net")
         config.internalHosts = try NetworkList.parse(contents: "192.0.2.0/24\n", file: "internal")
         config.encryptionTable = try EncryptionTable.parse(contents: table, file: "enc.table")
         config.onMissingRecipientCertificate = onMissing
         let encryption = EncryptionSetup(
             policy: config.encryptionPolicy,
-            lookup: RecipientCertificateLookup(store: MemoryRecipientStore(), check: RecipientCertificateCheck(trust: try TrustStore.empty())),
+            lookup: RecipientCertificateLookup(store: store, check: RecipientCertificateCheck(trust: try TrustStore.empty())),
             archive: nil, rsaKeyTransport: .pkcs1, harvest: false)
         return MessagePolicy(signing: SigningPolicy(configuration: config, identities: IdentityStore(identities: [])),
                              verification: nil, encryption: encryption)
@@ -107,4 +108,29 @@ struct RecipientAnswerTests {
         session.envelopeFrom(sender: "<alice@example.com>", saslLogin: nil)
         #expect(session.envelopeRecipient("<dave@partner.example>", sink: RecordingSink()) == .accept)
     }
+
+    /// A store that cannot answer: only recipients whose class depends on a certificate are
+    /// held up by it (tempfail, never plaintext); `never` and unlisted ones are not asked.
+    @Test func aStoreErrorHoldsUpOnlyRecipientsThatNeedACertificate() throws {
+        let policy = try Self.policy(Self.table, store: UnansweringRecipientStore())
+        let sink = RecordingSink()
+        let first = Self.session(policy)
+        #expect(first.envelopeRecipient("<bob@plain.example>", sink: sink) == .accept)
+        let second = Self.session(policy)
+        let action = second.envelopeRecipient("<dave@partner.example>", sink: sink)
+        guard case .tempfail = action else { Issue.record("expected tempfail, got \(action)"); return }
+        #expect(second.recipients.isEmpty)
+    }
+}
+
+/// Every read fails, as a database that is down would.
+private struct UnansweringRecipientStore: RecipientCertificateStore {
+    struct Down: Error {}
+    func current(for address: String) throws -> StoredRecipientCertificate? { throw Down() }
+    func history(for address: String) throws -> [StoredRecipientCertificate] { throw Down() }
+    func upsert(_ certificate: StoredRecipientCertificate) throws -> RecipientCertificateUpsert { throw Down() }
+    func remove(address: String) throws -> Int { throw Down() }
+    func list() throws -> [StoredRecipientCertificate] { throw Down() }
+    func logHarvestDecision(_ entry: HarvestLogEntry) throws { throw Down() }
+    func harvestLog(limit: Int) throws -> [HarvestLogEntry] { throw Down() }
 }

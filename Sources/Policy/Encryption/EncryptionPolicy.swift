@@ -93,6 +93,14 @@ public struct EncryptionPolicy: Sendable, Equatable {
     }
 
     /// The recipient's class from the table and whether a usable certificate is known.
+    /// Whether the class of `recipient` depends on a certificate (`encrypt` and `require`):
+    /// only then is the store asked, so that mail to `never` and unlisted recipients costs no
+    /// lookup and is not held up when the store cannot answer.
+    public func needsCertificate(_ recipient: String) -> Bool {
+        let encryption = table.match(recipient)?.encryption
+        return encryption == .encrypt || encryption == .require
+    }
+
     public func classify(_ recipient: String, hasUsableCertificate: Bool) -> RecipientClass {
         let rule = table.match(recipient)
         return RecipientClass(encryption: rule?.encryption, signing: rule?.signing ?? .asConfigured,

@@ -57,13 +57,16 @@ extension EncryptionSetup {
     public func atRecipient(_ recipient: String, transactionClass: RecipientClass?, splittable: Bool,
                             now: Date) -> RecipientAnswer {
         guard let policy, splittable else { return .accept }
-        let hasCertificate: Bool
-        do {
-            if case .success = try lookup.usable(for: recipient, at: now) { hasCertificate = true } else { hasCertificate = false }
-        } catch {
-            return RecipientAnswer(action: .tempfail(FailureRules.notProcessed), refusal: "store_error")
+        let address = EnvelopeAddress.normalise(recipient)
+        var hasCertificate = false
+        if policy.needsCertificate(address) {
+            do {
+                if case .success = try lookup.usable(for: recipient, at: now) { hasCertificate = true }
+            } catch {
+                return RecipientAnswer(action: .tempfail(FailureRules.notProcessed), refusal: "store_error")
+            }
         }
-        let recipientClass = policy.classify(EnvelopeAddress.normalise(recipient), hasUsableCertificate: hasCertificate)
+        let recipientClass = policy.classify(address, hasUsableCertificate: hasCertificate)
         switch policy.atRecipient(recipientClass, transactionClass: transactionClass) {
         case .accept(let accepted):
             return RecipientAnswer(action: .accept, recipientClass: accepted)
@@ -84,6 +87,10 @@ extension EncryptionSetup {
         var certificates: [String: RecipientCertificate] = [:]
         for recipient in recipients {
             let address = EnvelopeAddress.normalise(recipient).lowercased()
+            guard policy.needsCertificate(address) else {
+                facts.append(RecipientFacts(address: address, recipientClass: policy.classify(address, hasUsableCertificate: false)))
+                continue
+            }
             switch try lookup.usable(for: address, at: now) {
             case .success(let usable):
                 certificates[address] = usable.certificate
