@@ -31,7 +31,6 @@ let package = Package(
         fuzzTarget("FuzzAddress", [mime]),
         fuzzTarget("FuzzVerify", [mime, smime, policy]),
         fuzzTarget("FuzzConfig", [policy]),
-        fuzzTarget("FuzzDecrypt", [mime, smime]),
     ],
     swiftLanguageModes: [.v6]
 )

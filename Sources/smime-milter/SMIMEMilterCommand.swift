@@ -11,7 +11,6 @@ struct SMIMEMilterCommand: ParsableCommand {
         subcommands: [
             RunCommand.self,
             SignCommand.self,
-            DecryptCommand.self,
             VerifyCommand.self,
             DiagnoseCommand.self,
             CheckConfigCommand.self,

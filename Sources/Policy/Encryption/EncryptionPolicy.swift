@@ -9,15 +9,10 @@ public struct RecipientClass: Sendable, Hashable, CustomStringConvertible {
     public var signing: RecipientSigning
     /// Whether a usable certificate is known (counted only for encrypt and require).
     public var hasUsableCertificate: Bool
-    /// Inbound: whether encrypted mail to this recipient is decrypted (`DecryptionTable`
-    /// decrypt); nil for every other recipient and for outbound mail.
-    public var decryption: DecryptionClass?
 
-    public init(encryption: EncryptionClass?, signing: RecipientSigning, hasUsableCertificate: Bool,
-                decryption: DecryptionClass? = nil) {
+    public init(encryption: EncryptionClass?, signing: RecipientSigning, hasUsableCertificate: Bool) {
         self.encryption = encryption
         self.signing = signing
-        self.decryption = decryption
         let counts = encryption == .encrypt || encryption == .require
         self.hasUsableCertificate = counts && hasUsableCertificate
     }
@@ -30,7 +25,6 @@ public struct RecipientClass: Sendable, Hashable, CustomStringConvertible {
         var parts = [encryption?.rawValue ?? "unlisted"]
         if encryption == .encrypt || encryption == .require { parts.append(hasUsableCertificate ? "certificate" : "no certificate") }
         if signing != .asConfigured { parts.append("sign=" + signing.rawValue) }
-        if let decryption { parts = [decryption.rawValue] }
         return parts.joined(separator: ", ")
     }
 }
