@@ -40,6 +40,7 @@ import smtplib
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -765,7 +766,9 @@ class Rig:
                                milters_before=[self.disclaimer.postfix_socket] if self.disclaimer else [])
         self.milter = (Milter(milter_bin, self.root / "milter", self.pki_dir / "certs", self.milter_port)
                        if milter_bin is not None else None)
+        # Tests send from several threads at once; each message needs its own file.
         self._msg_counter = 0
+        self._msg_counter_lock = threading.Lock()
 
     @property
     def trust_anchor(self) -> Path:
@@ -815,10 +818,12 @@ class Rig:
         """Write a message file with CRLF line ends. swaks sends a `--data @FILE` followed by
         CRLF "." CRLF, adding a line end even when the file ends with one; `for_swaks` drops the
         file's final CRLF so that what swaks transmits is exactly `crlf(data)`."""
-        self._msg_counter += 1
+        with self._msg_counter_lock:
+            self._msg_counter += 1
+            number = self._msg_counter
         d = self.root / "outgoing"
         d.mkdir(exist_ok=True)
-        p = d / (name or f"msg{self._msg_counter}.eml")
+        p = d / (name or f"msg{number}.eml")
         b = crlf(data)
         if for_swaks and b.endswith(b"\r\n"):
             b = b[:-2]
