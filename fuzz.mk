@@ -11,7 +11,7 @@ FUZZ_TARGETS       ?=
 
 .PHONY: fuzz fuzz-smoke fuzz-build
 
-FUZZ_ALL_TARGETS = FuzzMIME FuzzSignable FuzzAddress FuzzVerify FuzzConfig
+FUZZ_ALL_TARGETS = FuzzMIME FuzzSignable FuzzAddress FuzzVerify FuzzConfig FuzzDecrypt
 
 # One product at a time: a plain build of the package would also build the main package's
 # executables (and their dependencies) with the fuzzer flags, which nothing here runs.

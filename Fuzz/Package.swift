@@ -31,6 +31,7 @@ let package = Package(
         fuzzTarget("FuzzAddress", [mime]),
         fuzzTarget("FuzzVerify", [mime, smime, policy]),
         fuzzTarget("FuzzConfig", [policy]),
+        fuzzTarget("FuzzDecrypt", [mime, smime]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -17,7 +17,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 bin=${FUZZ_BIN:-$root/.build-fuzz/release}
 out=${FUZZ_OUT:-$root/test-out/fuzz}
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(FuzzMIME FuzzSignable FuzzAddress FuzzVerify FuzzConfig)
+[ ${#targets[@]} -gt 0 ] || targets=(FuzzMIME FuzzSignable FuzzAddress FuzzVerify FuzzConfig FuzzDecrypt)
 corpus=$root/../shared/corpus
 
 # Whole stacks through libcrypto; a leak is a finding. The symbolizer comes with the toolchain.
@@ -52,6 +52,7 @@ for t in "${targets[@]}"; do
         FuzzSignable) seeds=("$root/Fuzz/Corpus/FuzzMIME") ;;
         FuzzConfig) dict=$root/Fuzz/config.dict ;;
         FuzzVerify) max_len=12000 ;;
+        FuzzDecrypt) max_len=12000 ;;
     esac
     case $t in
         FuzzMIME|FuzzSignable|FuzzVerify)
@@ -61,6 +62,13 @@ for t in "${targets[@]}"; do
                 comm-central/mailnews/test/data/smime/alice.dsig.SHA256.multipart.bad.eml \
                 comm-central/mailnews/test/data/smime/alice.env.eml \
                 bc-java/mail/src/test/resources/org/bouncycastle/mail/smime/test/validator.revoked.eml
+            seeds+=("$work/extra-seeds") ;;
+        FuzzDecrypt)
+            extra_seeds "$work/extra-seeds" \
+                comm-central/mailnews/test/data/smime/alice.env.eml \
+                comm-central/mailnews/test/data/smime/alice.sig.SHA256.opaque.env.eml \
+                comm-central/mailnews/test/data/smime-interop/fran-oaep_ossl.env \
+                comm-central/mailnews/test/data/smime-interop/fran-ec_ossl-aes128-sha256.env
             seeds+=("$work/extra-seeds") ;;
     esac
     common=(-dict="$dict" -max_len=$max_len -timeout=20 -rss_limit_mb=2048 -artifact_prefix="$work/")

@@ -37,6 +37,11 @@ final class MilterMetrics: Sendable {
         if let encrypted = outcome.details.first(where: { $0.0 == "encrypted" })?.1 {
             Counter(label: "smime_milter_encryption_total", dimensions: [("result", encrypted == "no" ? "not_encrypted" : "encrypted")]).increment()
         }
+        // Decryption: decrypted, kept, or failed by cause.
+        if let decryption = outcome.details.first(where: { $0.0 == "decryption" })?.1 {
+            let cause = outcome.details.first(where: { $0.0 == "decrypt_cause" })?.1 ?? ""
+            Counter(label: "smime_milter_decryption_total", dimensions: [("result", decryption), ("cause", cause)]).increment()
+        }
         if let harvest = outcome.details.first(where: { $0.0 == "harvest" })?.1 {
             Counter(label: "smime_milter_certificates_harvested_total",
                     dimensions: [("result", harvest == "kept" ? "kept" : harvest == "refused" ? "refused" : "store_error")]).increment()

@@ -28,9 +28,11 @@ struct LoadedSetup {
         var problems: [String] = []
         var identities: IdentityStore
         var identityRevocation: [String: ChainRevocation] = [:]
+        var allIdentities = IdentityStore(identities: [])
         if let dir = configuration.certificateDir {
             if let problem = configuration.tokens.apply() { problems.append(problem) }
             identities = IdentityStore.load(directory: dir, now: now, tokens: configuration.tokens)
+            allIdentities = identities
             // A revoked identity of ours must not sign: it is refused like any unusable one.
             if let checker = RevocationRuntime.checker(configuration, trust: nil) {
                 var revoked: [String: String] = [:]
@@ -66,7 +68,8 @@ struct LoadedSetup {
         let encryption = openingStore ? try makeEncryption(configuration, now: now, problems: &problems) : nil
         var setup = LoadedSetup(
             configuration: configuration, identities: identities, signingPolicy: signing,
-            policy: MessagePolicy(signing: signing, verification: verification, encryption: encryption),
+            policy: MessagePolicy(signing: signing, verification: verification, encryption: encryption,
+                                  decryption: makeDecryption(configuration, identities: allIdentities, now: now, problems: &problems)),
             problems: problems)
         setup.identityRevocation = identityRevocation
         return setup

@@ -11,6 +11,7 @@ struct SMIMEMilterCommand: ParsableCommand {
         subcommands: [
             RunCommand.self,
             SignCommand.self,
+            DecryptCommand.self,
             VerifyCommand.self,
             DiagnoseCommand.self,
             CheckConfigCommand.self,

@@ -110,6 +110,8 @@ public struct Configuration: Sendable, Equatable {
     public var archiveCertificate: String?
     /// `OnMissingRecipientCertificate`.
     public var onMissingRecipientCertificate: MissingRecipientCertificateAction = .tempfail
+    /// Inbound decryption (see ConfigurationKey+Decryption.swift).
+    public var decryption: DecryptionSettings = DecryptionSettings()
 
     /// A configuration with the given values; every omitted value is the documented default.
     public init(

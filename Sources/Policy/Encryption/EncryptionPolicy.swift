@@ -9,10 +9,15 @@ public struct RecipientClass: Sendable, Hashable, CustomStringConvertible {
     public var signing: RecipientSigning
     /// Whether a usable certificate is known (counted only for encrypt and require).
     public var hasUsableCertificate: Bool
+    /// Inbound: whether encrypted mail to this recipient is decrypted (`DecryptionTable`
+    /// decrypt); nil for every other recipient and for outbound mail.
+    public var decryption: DecryptionClass?
 
-    public init(encryption: EncryptionClass?, signing: RecipientSigning, hasUsableCertificate: Bool) {
+    public init(encryption: EncryptionClass?, signing: RecipientSigning, hasUsableCertificate: Bool,
+                decryption: DecryptionClass? = nil) {
         self.encryption = encryption
         self.signing = signing
+        self.decryption = decryption
         let counts = encryption == .encrypt || encryption == .require
         self.hasUsableCertificate = counts && hasUsableCertificate
     }
@@ -25,6 +30,7 @@ public struct RecipientClass: Sendable, Hashable, CustomStringConvertible {
         var parts = [encryption?.rawValue ?? "unlisted"]
         if encryption == .encrypt || encryption == .require { parts.append(hasUsableCertificate ? "certificate" : "no certificate") }
         if signing != .asConfigured { parts.append("sign=" + signing.rawValue) }
+        if let decryption { parts = [decryption.rawValue] }
         return parts.joined(separator: ", ")
     }
 }

@@ -110,8 +110,11 @@ extension MessagePolicy {
     /// setup without an `EncryptionTable` accept every recipient.
     public func atRecipient(_ recipient: String, envelope: MessageContext, transactionClass: RecipientClass?,
                             now: Date) -> RecipientAnswer {
-        guard let encryption, encryption.policy != nil, configuration.mode.contains(.sign),
-              MessageOrigin.of(envelope, internalHosts: configuration.internalHosts) != nil else { return .accept }
+        let outbound = MessageOrigin.of(envelope, internalHosts: configuration.internalHosts) != nil
+        if !outbound, let decryption {
+            return decryption.atRecipient(recipient, transactionClass: transactionClass, splittable: !envelope.connection.isNonSMTP)
+        }
+        guard let encryption, encryption.policy != nil, configuration.mode.contains(.sign), outbound else { return .accept }
         return encryption.atRecipient(recipient, transactionClass: transactionClass,
                                       splittable: !envelope.connection.isNonSMTP, now: now)
     }

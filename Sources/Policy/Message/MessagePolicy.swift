@@ -10,11 +10,15 @@ public struct MessagePolicy: Sendable {
     public let verification: VerificationPolicy?
     /// Encryption of outbound mail and harvesting from inbound mail; nil when neither applies.
     public let encryption: EncryptionSetup?
+    /// Decryption of inbound mail (`DecryptionTable`); nil: nothing is decrypted.
+    public let decryption: DecryptionSetup?
 
-    public init(signing: SigningPolicy, verification: VerificationPolicy?, encryption: EncryptionSetup? = nil) {
+    public init(signing: SigningPolicy, verification: VerificationPolicy?, encryption: EncryptionSetup? = nil,
+                decryption: DecryptionSetup? = nil) {
         self.signing = signing
         self.verification = verification
         self.encryption = encryption
+        self.decryption = decryption
     }
 
     /// The configuration both policies were built from.
@@ -29,6 +33,7 @@ public struct MessagePolicy: Sendable {
             }
             return signing.evaluate(message, origin: origin, now: now)
         }
+        if let decryption { return decryptAndVerify(message, decryption: decryption, now: now) }
         guard configuration.mode.contains(.verify) else {
             return PolicyOutcome(decision: .skipped(reason: "not originating here"))
         }

@@ -14,7 +14,7 @@ enum IdentityChecks {
     /// emailProtection or anyExtendedKeyUsage (what OpenSSL's `smimesign` purpose accepts).
     /// With `allowExpired`, an expired certificate passes the time check (it is loaded only so
     /// that mail for its sender gets `OnExpiredCertificate`, never to sign with it).
-    static func problem(with cert: OpaquePointer, info: CertificateInfo, now: Date, allowExpired: Bool = false) -> String? {
+    static func problem(with cert: OpaquePointer, info: CertificateInfo, now: Date, allowExpired: Bool = false, forDecryption: Bool = false) -> String? {
         var time = time_t(now.timeIntervalSince1970.rounded(.down))
         let formatter = ISO8601DateFormatter()
         let startsAfterNow = X509_cmp_time(X509_get0_notBefore(cert), &time)
@@ -36,7 +36,8 @@ enum IdentityChecks {
         if info.isCA {
             return "certificate is a CA certificate, not an end-entity certificate"
         }
-        if flags & UInt32(EXFLAG_KUSAGE) != 0,
+        // A key loaded only to decrypt (`forDecryption`) may be an encryption-only certificate.
+        if flags & UInt32(EXFLAG_KUSAGE) != 0, !forDecryption,
            X509_get_key_usage(cert) & UInt32(KU_DIGITAL_SIGNATURE) == 0 {
             return "keyUsage does not include digitalSignature; the certificate may not sign"
         }

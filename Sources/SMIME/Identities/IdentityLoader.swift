@@ -13,7 +13,7 @@ import Foundation
 /// reached with `TokenSettings`; the certificates are in `NAME.pem` as for a key file.
 public enum IdentityLoader {
     /// Loads identity `name` from `directory`, finding its files by the layouts above.
-    public static func load(name: String, directory: String, now: Date = Date(), allowExpired: Bool = false,
+    public static func load(name: String, directory: String, now: Date = Date(), allowExpired: Bool = false, forDecryption: Bool = false,
                             tokens: TokenSettings = TokenSettings()) throws(IdentityProblem) -> SigningIdentity {
         let base = (directory as NSString).appendingPathComponent(name)
         let manager = FileManager.default
@@ -24,10 +24,10 @@ public enum IdentityLoader {
                 throw IdentityProblem(file: pem, reason: "both \(name).pem and a PKCS#12 file exist; keep one")
             }
             return try loadPEM(name: name, certificateFile: pem, keyFile: existing(".key"), passphraseFile: pass, now: now,
-                               allowExpired: allowExpired, tokens: tokens)
+                               allowExpired: allowExpired, forDecryption: forDecryption, tokens: tokens)
         }
         if let p12 = existing(".p12") ?? existing(".pfx") {
-            return try loadPKCS12(name: name, file: p12, passphraseFile: pass, now: now, allowExpired: allowExpired)
+            return try loadPKCS12(name: name, file: p12, passphraseFile: pass, now: now, allowExpired: allowExpired, forDecryption: forDecryption)
         }
         let orphan = existing(".key") ?? pass ?? base
         throw IdentityProblem(file: orphan, reason: "no certificate: expected \(name).pem or \(name).p12")
@@ -36,7 +36,7 @@ public enum IdentityLoader {
     /// Loads a PEM identity: certificates (and maybe the key) from `certificateFile`, or the key
     /// from `keyFile`; `passphraseFile` only for an encrypted PEM key.
     public static func loadPEM(name: String, certificateFile: String, keyFile: String?,
-                               passphraseFile: String? = nil, now: Date = Date(), allowExpired: Bool = false,
+                               passphraseFile: String? = nil, now: Date = Date(), allowExpired: Bool = false, forDecryption: Bool = false,
                                tokens: TokenSettings = TokenSettings()) throws(IdentityProblem) -> SigningIdentity {
         let certificateContents = try SecureFile.read(certificateFile, secret: false)
         let embeddedKey = PEMReader.containsPrivateKey(certificateContents.bytes)
@@ -70,7 +70,7 @@ public enum IdentityLoader {
             case let .uri(uri):
                 return try assemble(name: name, file: certificateFile, certificates: owned.release(),
                                     key: .token(TokenKey(uri: uri, settings: tokens)),
-                                    sourceFiles: [certificateFile, keyPath], now: now, allowExpired: allowExpired)
+                                    sourceFiles: [certificateFile, keyPath], now: now, allowExpired: allowExpired, forDecryption: forDecryption)
             case let .pem(bytes):
                 keyBytes = bytes
             }
@@ -94,12 +94,12 @@ public enum IdentityLoader {
         if keyPath != certificateFile { sources.append(keyPath) }
         if let passphraseFile, passphrase != nil { sources.append(passphraseFile) }
         return try assemble(name: name, file: certificateFile, certificates: owned.release(), key: .memory(key),
-                            sourceFiles: sources, now: now, allowExpired: allowExpired)
+                            sourceFiles: sources, now: now, allowExpired: allowExpired, forDecryption: forDecryption)
     }
 
     /// Loads a PKCS#12 identity; without `passphraseFile` an empty passphrase is tried.
     public static func loadPKCS12(name: String, file: String, passphraseFile: String?,
-                                  now: Date = Date(), allowExpired: Bool = false) throws(IdentityProblem) -> SigningIdentity {
+                                  now: Date = Date(), allowExpired: Bool = false, forDecryption: Bool = false) throws(IdentityProblem) -> SigningIdentity {
         let bytes = try SecureFile.read(file, secret: true).bytes
         let passphrase = try passphraseFile.map { path throws(IdentityProblem) in try readPassphrase(path) } ?? []
         let parsed: OpaquePointer? = bytes.withUnsafeBufferPointer { buffer in
@@ -148,13 +148,13 @@ public enum IdentityLoader {
         var sources = [file]
         if let passphraseFile { sources.append(passphraseFile) }
         return try assemble(name: name, file: file, certificates: owned.release(), key: .memory(key),
-                            sourceFiles: sources, now: now, allowExpired: allowExpired)
+                            sourceFiles: sources, now: now, allowExpired: allowExpired, forDecryption: forDecryption)
     }
 
     /// Picks the end-entity certificate (the one matching the key), checks it, builds the chain.
     /// Takes ownership of `certificates` and `key` whatever the outcome.
     static func assemble(name: String, file: String, certificates: [OpaquePointer], key: SigningIdentity.PrivateKey,
-                         sourceFiles: [String], now: Date, allowExpired: Bool = false) throws(IdentityProblem) -> SigningIdentity {
+                         sourceFiles: [String], now: Date, allowExpired: Bool = false, forDecryption: Bool = false) throws(IdentityProblem) -> SigningIdentity {
         var owned = OwnedCertificates(certificates)
         var keyOwned: OpaquePointer?
         if case let .memory(pointer) = key { keyOwned = pointer }
@@ -185,7 +185,7 @@ public enum IdentityLoader {
         } catch {
             throw IdentityProblem(file: file, reason: "\(error)")
         }
-        if let reason = IdentityChecks.problem(with: leaf, info: info, now: now, allowExpired: allowExpired) {
+        if let reason = IdentityChecks.problem(with: leaf, info: info, now: now, allowExpired: allowExpired, forDecryption: forDecryption) {
             throw IdentityProblem(file: file, reason: reason)
         }
 

@@ -17,12 +17,17 @@ public struct IdentityStore: Sendable {
     /// are kept so that mail for their addresses gets `OnExpiredCertificate` rather than
     /// silently going out unsigned, and so that `certs` can list them.
     public let expired: [SigningIdentity]
+    /// Identities refused for signing only because their keyUsage lacks digitalSignature (an
+    /// encryption-only certificate): they never sign, but they decrypt (DecryptionTable).
+    public let encryptionOnly: [SigningIdentity]
 
     /// Makes a store from already loaded identities (tests, or several directories merged).
-    public init(identities: [SigningIdentity], rejected: [IdentityProblem] = [], expired: [SigningIdentity] = []) {
+    public init(identities: [SigningIdentity], rejected: [IdentityProblem] = [], expired: [SigningIdentity] = [],
+                encryptionOnly: [SigningIdentity] = []) {
         self.identities = identities.sorted { $0.name < $1.name }
         self.rejected = rejected.sorted { $0.file < $1.file }
         self.expired = expired.sorted { $0.name < $1.name }
+        self.encryptionOnly = encryptionOnly.sorted { $0.name < $1.name }
     }
 
     /// Loads every identity in `directory`; see `IdentityLoader` for the file layouts.
@@ -50,6 +55,7 @@ public struct IdentityStore: Sendable {
         }
         var identities: [SigningIdentity] = []
         var expired: [SigningIdentity] = []
+        var encryptionOnly: [SigningIdentity] = []
         for stem in stems.sorted() {
             do throws(IdentityProblem) {
                 identities.append(try IdentityLoader.load(name: stem, directory: directory, now: now, tokens: tokens))
@@ -58,10 +64,14 @@ public struct IdentityStore: Sendable {
                 if error.reason.hasPrefix("certificate expired"),
                    let old = try? IdentityLoader.load(name: stem, directory: directory, now: now, allowExpired: true, tokens: tokens) {
                     expired.append(old)
+                } else if error.reason.hasPrefix("keyUsage does not include digitalSignature") || error.reason.hasPrefix("certificate expired"),
+                          let key = try? IdentityLoader.load(name: stem, directory: directory, now: now, allowExpired: true,
+                                                             forDecryption: true, tokens: tokens) {
+                    encryptionOnly.append(key)
                 }
             }
         }
-        return IdentityStore(identities: identities, rejected: problems, expired: expired)
+        return IdentityStore(identities: identities, rejected: problems, expired: expired, encryptionOnly: encryptionOnly)
     }
 
     /// The identity with this name (the file stem), if loaded.

@@ -148,7 +148,10 @@ public struct MessageVerifier: Sendable {
     }
 
     /// The DER of a signature or pkcs7-mime part: base64 decoded tolerantly, a binary part as is.
-    func decode(_ entity: MIMEEntity) -> Decoded {
+    func decode(_ entity: MIMEEntity) -> Decoded { Self.decodeDER(entity) }
+
+    /// `decode`, for the decryptor too.
+    static func decodeDER(_ entity: MIMEEntity) -> Decoded {
         switch entity.transferEncoding {
         case .base64:
             let decoded = Base64Lines.decode(entity.body)
