@@ -5,13 +5,16 @@ before, VmHWM after: milter-load's rss_growth) and must grow by at most 64 MB, a
 verifies with `openssl cms -verify`.
 
 Shapes: opaque signing of a 100 MB 7-bit body (the SignedData goes to a scratch file in
-SpoolDirectory and back in base64 from it).
+SpoolDirectory and back in base64 from it); detached signing of a 100 MB multipart/mixed with an
+8-bit text part beside a base64 attachment (StreamingMultipartConverter: the text part is
+converted to quoted-printable from the spool file; also verified with NSS cmsutil and gpgsm).
 
 Environment: SMIME_MILTER_BIN as for test_load.py.
 """
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -150,6 +153,12 @@ def test_detached_signing_of_a_100_mb_8bit_multipart_streams(workdir):
         ok, text = _verify_out(saved[0], d / "pki" / "root.pem", content)
         assert ok, text
         assert content.stat().st_size > 99 * 1024 * 1024
+        # The other S/MIME implementations agree.
+        signed = saved[0].read_bytes()
+        for verify in (rigmod.nss_verify, rigmod.gpgsm_verify):
+            if shutil.which("cmsutil" if verify is rigmod.nss_verify else "gpgsm"):
+                good, log = verify(signed, d / "pki" / "root.pem", milter.dir)
+                assert good, log[-2000:]
         assert os.listdir(milter.spool) == []
     finally:
         milter.close()
