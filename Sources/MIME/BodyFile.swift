@@ -24,6 +24,8 @@ public final class BodyFile: @unchecked Sendable, Equatable {
         case text(StreamingTextConverter)
         /// Base64 in lines of 76 characters, CRLF after each (an opaque signature's body).
         case base64
+        /// The signable entity of a multipart, ranges of the file among bytes in memory.
+        case plan(StreamedEntityPlan)
     }
     private let transform: Transform
     /// Bytes handed out before the file's pieces, and after them.
@@ -55,6 +57,12 @@ public final class BodyFile: @unchecked Sendable, Equatable {
     /// back without being held, converted, in memory.
     public func convertingText(with converter: StreamingTextConverter) throws -> BodyFile {
         BodyFile(fd: try duplicateDescriptor(), size: size, transform: .text(converter), head: head, tail: tail)
+    }
+
+    /// A view of the same file whose pieces are the entity `plan` makes of it (a large
+    /// multipart converted to 7-bit with its large leaves read from the file).
+    public func rendering(_ plan: StreamedEntityPlan) throws -> BodyFile {
+        BodyFile(fd: try duplicateDescriptor(), size: size, transform: .plan(plan), head: head, tail: tail)
     }
 
     /// A view of the same file whose pieces are its bytes in base64, lines of 76 characters each
@@ -107,6 +115,10 @@ public final class BodyFile: @unchecked Sendable, Equatable {
         switch transform {
         case .none: return try forEachFilePiece(pieceSize: pieceSize, body)
         case .base64: return try forEachBase64Piece(pieceSize: pieceSize, body)
+        case let .plan(plan):
+            return try plan.render(pieceSize: pieceSize, read: { range, size, each in
+                try forEachFilePiece(in: range, pieceSize: size, each)
+            }, emit: body)
         case let .text(textConverter): converter = textConverter
         }
         var runs = LineRuns()
@@ -139,9 +151,14 @@ public final class BodyFile: @unchecked Sendable, Equatable {
     }
 
     private func forEachFilePiece(pieceSize: Int, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        try forEachFilePiece(in: 0..<size, pieceSize: pieceSize, body)
+    }
+
+    private func forEachFilePiece(in range: Range<Int>, pieceSize: Int, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(pieceSize, 4096), alignment: 16)
         defer { buffer.deallocate() }
-        var offset = 0
+        let size = min(range.upperBound, self.size)
+        var offset = range.lowerBound
         while offset < size {
             let n = pread(fd, buffer.baseAddress, min(buffer.count, size - offset), off_t(offset))
             if n < 0 && errno == EINTR { continue }

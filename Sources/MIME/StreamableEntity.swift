@@ -4,7 +4,9 @@ extension SignableEntity {
     /// that a large body is signed and written back without being held in memory: the file as
     /// it is when the 7-bit conversion keeps it (`VerbatimBodyScanner`), or a converting view
     /// for a single-part text body (`StreamingTextConverter`: 8-bit text, long lines and the
-    /// like become quoted-printable a run of lines at a time). Nil when neither applies, or
+    /// like become quoted-printable a run of lines at a time), or the skeleton-and-ranges plan
+    /// of a multipart with large leaves (`StreamingMultipartConverter`: an 8-bit text part beside
+    /// a base64 attachment), whose header is then part of the body view. Nil when neither applies, or
     /// when `boundary` occurs in the entity (practically impossible with 32 random characters;
     /// the in-memory path then chooses another). With `protectingHeaders` the entity carries
     /// RFC 9788 protected headers (`protectingHeaders(_:)`); only the verbatim case streams then,
@@ -13,7 +15,9 @@ extension SignableEntity {
                                   protectingHeaders: Bool = false) throws -> (header: [UInt8], body: BodyFile)? {
         let needle = Array(boundary.utf8)
         var scanner = VerbatimBodyScanner(fields: fields, needle: needle)
-        try file.forEachPiece { scanner.feed($0) }
+        // The multipart converter reads the same pass: no second read of a large body.
+        var multipart = StreamingMultipartConverter(fields: fields, needle: needle)
+        try file.forEachPiece { scanner.feed($0); multipart?.feed($0) }
         let scan = scanner.finish()
         if scan.verbatim {
             var entity = try SignableEntity.make(fields: fields, body: [])
@@ -21,6 +25,10 @@ extension SignableEntity {
             let header = entity.bytes
             guard !scan.containsNeedle, !ByteSearch.contains(header, needle) else { return nil }
             return (header, file)
+        }
+        if var multipart {
+            guard let plan = try multipart.finish(protectingHeaders: protectingHeaders) else { return nil }
+            return ([], try file.rendering(plan))
         }
         guard !protectingHeaders, var converter = StreamingTextConverter(fields: fields) else { return nil }
         var runs = LineRuns()

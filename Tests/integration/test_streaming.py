@@ -5,13 +5,16 @@ before, VmHWM after: milter-load's rss_growth) and must grow by at most 64 MB, a
 verifies with `openssl cms -verify`.
 
 Shapes: opaque signing of a 100 MB 7-bit body (the SignedData goes to a scratch file in
-SpoolDirectory and back in base64 from it).
+SpoolDirectory and back in base64 from it); detached signing of a 100 MB multipart/mixed with an
+8-bit text part beside a base64 attachment (StreamingMultipartConverter: the text part is
+converted to quoted-printable from the spool file; also verified with NSS cmsutil and gpgsm).
 
 Environment: SMIME_MILTER_BIN as for test_load.py.
 """
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -103,6 +106,59 @@ def test_opaque_signing_of_a_100_mb_body_streams(workdir):
         with open(content, "rb") as f:
             assert b"the quick brown fox" in f.read(1 << 20)
         # The scratch file had no name; the spool directory is empty again.
+        assert os.listdir(milter.spool) == []
+    finally:
+        milter.close()
+
+
+def _write_8bitmime_multipart(path: Path, size: int) -> None:
+    """What a client with 8BITMIME sends: multipart/mixed with an 8-bit UTF-8 text part (half of
+    `size`) beside a base64 attachment (the other half), CRLF line ends."""
+    line = "Grüße aus Köln, une crème brûlée et 0123456789 pour la ligne de texte\r\n".encode()
+    b64 = (b"QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAx\r\n")
+    half = size // 2
+    with open(path, "wb") as f:
+        f.write(b"From: Alice <alice@example.com>\r\nTo: <bob@example.net>\r\nSubject: big 8bit multipart\r\n"
+                b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"mixed-1\"\r\n\r\n"
+                b"--mixed-1\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n")
+        f.write(line * (half // len(line)))
+        f.write(b"--mixed-1\r\nContent-Type: application/octet-stream; name=\"data.bin\"\r\n"
+                b"Content-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"data.bin\"\r\n\r\n")
+        f.write(b64 * (half // len(b64)))
+        f.write(b"--mixed-1--\r\n")
+
+
+def test_detached_signing_of_a_100_mb_8bit_multipart_streams(workdir):
+    milter_bin, load_bin, d = workdir
+    message = d / "multipart-8bit.eml"
+    _write_8bitmime_multipart(message, 100 * 1024 * 1024)
+    milter = Milter(milter_bin, d, "multipart", "alice@example.com alice\n")
+    try:
+        save = milter.dir / "saved"
+        rc, out, fields = _load(load_bin, "--socket", milter.endpoint, "--mode", "sign-rsa", "--concurrency", "1",
+                                "--messages", "1", "--message", str(message), "--save", str(save), "--save-count", "1",
+                                "--expect-signed", "--milter-pid", str(milter.proc.pid))
+        assert rc == 0 and fields.get("signed") == "1", out
+        growth = _growth_kb(out)
+        print(f"8bit multipart {SIZE}: milter RSS growth {growth} KB ({fields.get('milter_peak_rss')} peak)")
+        assert growth <= GROWTH_BOUND_KB, out
+        saved = sorted(save.glob("*.eml"))
+        assert len(saved) == 1
+        with open(saved[0], "rb") as f:
+            head = f.read(1 << 16)
+        assert b"multipart/signed" in head, head[:800]
+        # The 8-bit text part went out in quoted-printable, inside the signed entity.
+        assert b"Content-Transfer-Encoding: quoted-printable" in head and b"Gr=C3=BC=C3=9Fe" in head, head[:1500]
+        content = milter.dir / "content"
+        ok, text = _verify_out(saved[0], d / "pki" / "root.pem", content)
+        assert ok, text
+        assert content.stat().st_size > 99 * 1024 * 1024
+        # The other S/MIME implementations agree.
+        signed = saved[0].read_bytes()
+        for verify in (rigmod.nss_verify, rigmod.gpgsm_verify):
+            if shutil.which("cmsutil" if verify is rigmod.nss_verify else "gpgsm"):
+                good, log = verify(signed, d / "pki" / "root.pem", milter.dir)
+                assert good, log[-2000:]
         assert os.listdir(milter.spool) == []
     finally:
         milter.close()

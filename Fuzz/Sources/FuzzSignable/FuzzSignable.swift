@@ -6,7 +6,8 @@ import MIME
 ///
 /// `SignableEntity.make` must give CRLF bytes or a `MIMEError`. Where the milter would take the
 /// streaming path for a spooled body (`VerbatimBodyScanner` says the body is kept verbatim, or
-/// `StreamingTextConverter` takes a single text part), the streamed entity must be exactly the
+/// `StreamingTextConverter` takes a single text part, or `StreamingMultipartConverter` makes a
+/// plan of a multipart), the streamed entity must be exactly the
 /// bytes of the in-memory one. The body is fed in pieces of a size taken from the input's
 /// length, so piece boundaries fall everywhere: inside CRLF, inside UTF-8 sequences, mid-line.
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -57,6 +58,19 @@ private func streamed(fields: [HeaderField], body: [UInt8], pieceSize: Int) -> [
             fuzzFailure("the in-memory entity was made but not the header of the verbatim one")
         }
         return header + body
+    }
+    if var multipart = StreamingMultipartConverter(fields: fields, needle: [], largeLeaf: 16) {
+        // Small leaves (over 16 bytes) stay in the body so that the fuzzer reaches the plan.
+        pieces { multipart.feed($0) }
+        let made: StreamedEntityPlan?
+        do { made = try multipart.finish() } catch {
+            fuzzFailure("the in-memory entity was made but not the multipart's skeleton: \(error)")
+        }
+        guard let plan = made else { return nil }
+        guard let out = try? plan.render(body: body, pieceSize: pieceSize) else {
+            fuzzFailure("the plan of the streamed multipart cannot be rendered")
+        }
+        return out
     }
     guard var converter = StreamingTextConverter(fields: fields) else { return nil }
     var runs = LineRuns()
