@@ -50,6 +50,8 @@ final class PostgreSQLConnection {
             PQfinish(made)
             throw PostgreSQLFailure(kind: .connect, message: "cannot connect: \(message)")
         }
+        // Server notices ("relation already exists, skipping") are not for the operator's terminal.
+        PQsetNoticeProcessor(made, { _, _ in }, nil)
         handle = made
     }
 
@@ -70,7 +72,8 @@ final class PostgreSQLConnection {
     func execute(_ sql: String, _ parameters: [String?] = []) throws -> [[String?]] {
         let copies = parameters.map { $0.map { strdup($0) } ?? nil }
         defer { copies.forEach { free($0) } }
-        let result: OpaquePointer? = copies.map { UnsafePointer($0) }.withUnsafeBufferPointer { values in
+        // Without parameters, PQexec (which also runs several statements: the migrations).
+        let result: OpaquePointer? = parameters.isEmpty ? PQexec(handle, sql) : copies.map { UnsafePointer($0) }.withUnsafeBufferPointer { values in
             PQexecParams(handle, sql, Int32(parameters.count), nil, values.baseAddress, nil, nil, 0)
         }
         guard let result else {
