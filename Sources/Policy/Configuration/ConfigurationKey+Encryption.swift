@@ -21,6 +21,8 @@ extension ConfigurationKey {
                 do {
                     config.certificateStore = try CertificateStoreSpec.parse(value, relativeTo: context.directory)
                 } catch let error as CertificateStoreAddressError {
+                    // A password written into the address is not repeated in the error.
+                    if error.description.hasPrefix("no password") { throw context.failure("CertificateStore: \(error.description)") }
                     throw ValueProblem(error.description)
                 }
             },
