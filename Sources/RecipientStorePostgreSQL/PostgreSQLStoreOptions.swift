@@ -30,8 +30,9 @@ public struct PostgreSQLStoreOptions: Sendable {
             guard let data = FileManager.default.contents(atPath: file) else {
                 throw RecipientStoreError(.unavailable, "CertificateStorePasswordFile \(file): cannot read the file")
             }
-            password = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
-                .first.map { String($0).trimmingCharacters(in: CharacterSet(charactersIn: "\r")) }
+            // "\r\n" is one Character in Swift: split on every kind of line end.
+            password = String(decoding: data, as: UTF8.self).split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)
+                .first.map(String.init)
         }
         return PostgreSQLStoreOptions(address: address, password: password, caFile: settings.caFile,
                                       poolSize: settings.poolSize, timeout: settings.timeout)
