@@ -216,7 +216,7 @@ public final class PostgreSQLRecipientStore: RecipientCertificateStore, @uncheck
 
     /// Runs one operation on a pooled connection, timing it and turning failures into
     /// `RecipientStoreError` (kind counted for the metrics).
-    private func run<T>(_ operation: String, _ body: (PostgreSQLConnection) throws -> T) throws -> T {
+    func run<T>(_ operation: String, _ body: (PostgreSQLConnection) throws -> T) throws -> T {
         let start = DispatchTime.now().uptimeNanoseconds
         func elapsed() -> Double { Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
         do {

@@ -46,6 +46,15 @@ enum PostgreSQLSchema {
             queue_id text
         );
         """,
+        // 2: the revocation cache shared by the gateways (OCSP responses, CRLs, until nextUpdate).
+        """
+        CREATE TABLE revocation_cache (
+            key text PRIMARY KEY,
+            der bytea NOT NULL,
+            expires double precision NOT NULL,
+            updated_at double precision NOT NULL
+        );
+        """,
     ]
 
     /// The version this build writes.

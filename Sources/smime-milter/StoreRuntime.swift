@@ -3,6 +3,7 @@ import Foundation
 import Policy
 import RecipientStorePostgreSQL
 import RecipientStoreSQLite
+import SMIME
 
 /// Opens the certificate store a configuration (or a `store copy` address) names: SQLite, or
 /// PostgreSQL behind its local read cache and change listener. The rest of the program sees
@@ -43,6 +44,14 @@ enum StoreRuntime {
             listenerBox.listener = PostgreSQLChangeListener(options: options, cache: cache, events: events)
             return cache
         }
+    }
+
+    /// The shared revocation cache when the store is PostgreSQL (nil for SQLite, or when the
+    /// password file cannot be read: then the cache stays in RevocationCacheDir).
+    static func sharedRevocationStore(_ configuration: Configuration) -> (any SharedRevocationStore)? {
+        guard case .postgresql(let address) = configuration.certificateStore,
+              let options = try? PostgreSQLStoreOptions.from(address, settings: configuration.storeSettings) else { return nil }
+        return PostgreSQLRevocationStore(store: PostgreSQLRecipientStore(options: options, events: MilterMetrics.storeEvents))
     }
 
     /// Whether a store error means "no answer" (connection, time budget) rather than a schema problem.

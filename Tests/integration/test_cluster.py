@@ -212,6 +212,7 @@ def test_two_processes_writing_one_address_leave_one_current_and_the_whole_histo
         t.join(120)
     assert not failures, failures
     assert primary.sql(f"SELECT count(*) FROM certificate WHERE address = '{address}' AND is_current") == "1"
+    assert primary.sql("SELECT max(version) FROM schema_version") == "2"  # certificates, then the revocation cache
     assert primary.sql(f"SELECT count(*) FROM certificate WHERE address = '{address}'") == "12"
     assert primary.sql(f"SELECT count(DISTINCT fingerprint) FROM certificate WHERE address = '{address}'") == "12"
     history = certs(a, "history", address).stdout.decode().splitlines()[1:]
