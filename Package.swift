@@ -8,6 +8,7 @@
 //   Policy  configuration, tables and the per-message decision; testable without an MTA
 //   Milter  thin libmilter binding: callbacks, per-connection state, sockets, signals
 //   RecipientStoreSQLite  the embedded (GRDB/SQLite) recipient-certificate store
+//   RecipientStorePostgreSQL  the shared (libpq/PostgreSQL) store for several gateways
 //   smime-milter  the executable: command line, logging
 import PackageDescription
 
@@ -47,6 +48,12 @@ let package = Package(
             pkgConfig: "ldap",
             providers: [.apt(["libldap-dev"])]
         ),
+        // libpq (blocking, multi-host, LISTEN/NOTIFY, TLS through OpenSSL); see docs/cluster.md.
+        .systemLibrary(
+            name: "CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
         .target(name: "MIME"),
         .target(name: "SMIME", dependencies: ["MIME", "COpenSSL"]),
         .target(name: "Policy", dependencies: ["MIME", "SMIME"]),
@@ -55,10 +62,12 @@ let package = Package(
         .target(name: "RecipientStoreSQLite", dependencies: [
             "Policy", "SMIME", .product(name: "GRDB", package: "GRDB.swift"),
         ]),
+        // The PostgreSQL implementation of the same protocol, shared by several gateways.
+        .target(name: "RecipientStorePostgreSQL", dependencies: ["Policy", "SMIME", "CLibPQ"]),
         .executableTarget(
             name: "smime-milter",
             dependencies: [
-                "Policy", "Milter", "SMIME", "MIME", "RecipientStoreSQLite", "CLDAP",
+                "Policy", "Milter", "SMIME", "MIME", "RecipientStoreSQLite", "RecipientStorePostgreSQL", "CLDAP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -83,6 +92,7 @@ let package = Package(
         // Writes to a store until killed (the kill -9 test of RecipientStoreTests).
         .executableTarget(name: "recipient-store-stress", dependencies: ["RecipientStoreSQLite", "Policy"]),
         .testTarget(name: "RecipientStoreTests", dependencies: ["RecipientStoreSQLite", "Policy", "SMIME"]),
+        .testTarget(name: "RecipientStorePostgreSQLTests", dependencies: ["RecipientStorePostgreSQL", "Policy", "SMIME"]),
     ],
     swiftLanguageModes: [.v6]
 )

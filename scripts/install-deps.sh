@@ -12,6 +12,8 @@ PACKAGES=(
     libmilter-dev libssl-dev pkg-config make
     # the recipient certificate store (GRDB builds against the system SQLite)
     libsqlite3-dev
+    # the shared store for several gateways (libpq) and a real PostgreSQL 15 for test_cluster.py
+    libpq-dev postgresql
     # the real-Postfix integration tests and the demo
     postfix swaks libauthen-sasl-perl libio-socket-inet6-perl
     sasl2-bin libsasl2-modules libsasl2-modules-db

@@ -27,7 +27,9 @@ extension LoadedSetup {
                                        problems: inout [String]) throws -> EncryptionSetup {
         let store: any RecipientCertificateStore
         do {
-            store = try RecipientCerts.open(configuration.certificateStore)
+            var unanswered: [String] = []
+            store = try StoreRuntime.open(configuration, use: .milter, noAnswer: { unanswered.append($0) })
+            problems += unanswered
         } catch {
             throw SetupError("CertificateStore \(configuration.certificateStore): \(error)")
         }
@@ -60,7 +62,8 @@ extension LoadedSetup {
             }
         }
         return EncryptionSetup(policy: policy, lookup: RecipientCertificateLookup(store: store, check: check), archive: archive,
-                               rsaKeyTransport: configuration.cmsRSAKeyTransport, harvest: harvests)
+                               rsaKeyTransport: configuration.cmsRSAKeyTransport, harvest: harvests,
+                               onStoreError: configuration.storeSettings.onStoreError)
     }
 }
 

@@ -64,6 +64,24 @@ final class MilterMetrics: Sendable {
                 .recordNanoseconds(Int64(seconds * 1_000_000_000))
         })
 
+    /// The certificate store: operation latency, pool use, errors by kind, read-cache hits.
+    static let storeEvents = RecipientStoreEvents(
+        cacheLookup: { hit in
+            Counter(label: "smime_milter_store_cache_lookups_total", dimensions: [("result", hit ? "hit" : "miss")]).increment()
+        },
+        operation: { name, seconds, ok in
+            Timer(label: "smime_milter_store_operation_duration_seconds",
+                  dimensions: [("operation", name), ("outcome", ok ? "ok" : "error")])
+                .recordNanoseconds(Int64(seconds * 1_000_000_000))
+        },
+        error: { kind in
+            Counter(label: "smime_milter_store_errors_total", dimensions: [("kind", kind)]).increment()
+        },
+        pool: { inUse, open in
+            Gauge(label: "smime_milter_store_pool_connections", dimensions: [("state", "in_use")]).record(inUse)
+            Gauge(label: "smime_milter_store_pool_connections", dimensions: [("state", "open")]).record(open)
+        })
+
     /// Per identity, whether its certificate is revoked (1) or not (0), when checked.
     func setIdentityRevocation(_ statuses: [String: ChainRevocation]) {
         for (name, status) in statuses {

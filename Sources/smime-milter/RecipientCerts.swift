@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
 import Policy
-import RecipientStoreSQLite
 import SMIME
 
 /// `smime-milter certs --recipients ...`: the recipient certificate store the configuration names.
@@ -10,7 +9,7 @@ enum RecipientCerts {
     static func run(configPath: String, action: [String], json: Bool) -> Int32 {
         do {
             let configuration = try ConfigurationParser.load(path: configPath)
-            let store = try open(configuration.certificateStore)
+            let store = try StoreRuntime.open(configuration, use: .command)
             let verb = action.first?.lowercased() ?? "list"
             let argument = action.dropFirst().first
             guard action.count <= 2, (argument == nil) == ["list", "log"].contains(verb) else {
@@ -18,6 +17,7 @@ enum RecipientCerts {
             }
             switch verb {
             case "list":
+                if !json { FileHandle.standardError.write(Data("smime-milter: \(StoreRuntime.describe(configuration).line)\n".utf8)) }
                 print(render(try store.list(), check: try check(configuration), json: json))
                 return 0
             case "history":
@@ -54,12 +54,6 @@ enum RecipientCerts {
             }
         } catch {
             return fail("\(error)")
-        }
-    }
-
-    static func open(_ spec: CertificateStoreSpec) throws -> any RecipientCertificateStore {
-        switch spec {
-        case .sqlite(let path): return try SQLiteRecipientStore(path: path)
         }
     }
 
@@ -141,8 +135,9 @@ extension RecipientCerts {
                 }
                 lines.append("  store \(configuration.certificateStore): not there yet (made at start or by certs --recipients import)")
             } else {
-                let store = try open(configuration.certificateStore)
-                lines.append("  store \(configuration.certificateStore): \(try store.list().count) address(es) with a certificate")
+                let (line, problem) = StoreRuntime.describe(configuration)
+                lines.append("  " + line)
+                if let problem { problems.append(problem) }
             }
         } catch {
             problems.append("CertificateStore: \(error)")

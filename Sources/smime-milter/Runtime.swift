@@ -173,10 +173,12 @@ enum RevocationRuntime {
     static func checker(_ configuration: Configuration, trust: TrustStore?) -> RevocationChecker? {
         let settings = configuration.revocation
         guard !settings.methods.isEmpty, let store = trust ?? (try? TrustStore.empty()) else { return nil }
+        // With a PostgreSQL CertificateStore the cache is shared there (RevocationCacheDir unused).
+        let shared = StoreRuntime.sharedRevocationStore(configuration)
         let cache = caches.withLock { all in
-            let key = settings.cacheDirectory ?? ""
+            let key = shared == nil ? settings.cacheDirectory ?? "" : "\(configuration.certificateStore)"
             if let existing = all[key] { return existing }
-            let made = RevocationCache(directory: settings.cacheDirectory)
+            let made = RevocationCache(directory: settings.cacheDirectory, shared: shared)
             all[key] = made
             return made
         }

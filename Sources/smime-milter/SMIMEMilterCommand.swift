@@ -17,6 +17,7 @@ struct SMIMEMilterCommand: ParsableCommand {
             CheckConfigCommand.self,
             CertsCommand.self,
             IdentityCommand.self,
+            StoreCommand.self,
         ],
         defaultSubcommand: RunCommand.self
     )

@@ -98,6 +98,9 @@ public struct Configuration: Sendable, Equatable {
     public var encryptionTable: EncryptionTable?
     /// `CertificateStore`.
     public var certificateStore: CertificateStoreSpec = .default
+    /// `CertificateStorePasswordFile`, `CertificateStoreCAFile`, the pool, time budget, staleness
+    /// and `OnStoreError` (ConfigurationKey+CertificateStore.swift).
+    public var storeSettings: CertificateStoreSettings = CertificateStoreSettings()
     /// `RecipientCertificateDir`.
     public var recipientCertificateDir: String?
     /// `HarvestCertificates`.

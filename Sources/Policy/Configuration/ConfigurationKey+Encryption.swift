@@ -14,12 +14,17 @@ extension ConfigurationKey {
         ),
         ConfigurationKey(
             name: "CertificateStore",
-            syntax: "sqlite:PATH",
+            syntax: "sqlite:PATH | postgresql://USER@HOST[:PORT][,HOST[:PORT]]/DB",
             defaultValue: CertificateStoreSpec.default.description,
-            doc: "Where recipient certificates (harvested, loaded from RecipientCertificateDir, imported) are kept: one SQLite file, written by the milter and by smime-milter certs --recipients.",
+            doc: "Where recipient certificates (harvested, loaded from RecipientCertificateDir, imported) are kept: one SQLite file, or a PostgreSQL database shared by several gateways (hosts: a primary and its standbys; see docs/cluster.md).",
             apply: { value, context, config in
-                guard value.lowercased().hasPrefix("sqlite:") else { throw ValueProblem("expected sqlite:PATH") }
-                config.certificateStore = .sqlite(path: try context.path(String(value.dropFirst("sqlite:".count))))
+                do {
+                    config.certificateStore = try CertificateStoreSpec.parse(value, relativeTo: context.directory)
+                } catch let error as CertificateStoreAddressError {
+                    // A password written into the address is not repeated in the error.
+                    if error.description.hasPrefix("no password") { throw context.failure("CertificateStore: \(error.description)") }
+                    throw ValueProblem(error.description)
+                }
             },
             show: { $0.certificateStore.description }
         ),

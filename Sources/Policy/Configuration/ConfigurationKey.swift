@@ -64,7 +64,7 @@ public struct ConfigurationKey: Sendable {
     }
 
     /// Every key, in the order of the example configuration and of `describe()`.
-    public static let all: [ConfigurationKey] = general + inboundPolicy + outbound + operations + tokens + encryption + decryption + lifecycle + limits
+    public static let all: [ConfigurationKey] = general + inboundPolicy + outbound + operations + tokens + encryption + certificateStore + decryption + lifecycle + limits
 
     /// The keys of the milter itself, signing and verifying.
     static let general: [ConfigurationKey] = [

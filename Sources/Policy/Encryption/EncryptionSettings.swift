@@ -5,6 +5,8 @@ import SMIME
 public enum CertificateStoreSpec: Sendable, Equatable, CustomStringConvertible {
     /// One SQLite file (the embedded store).
     case sqlite(path: String)
+    /// A PostgreSQL database shared by several gateways (`postgresql://USER@HOST[:PORT][,HOST[:PORT]]/DB`).
+    case postgresql(PostgreSQLAddress)
 
     /// The default: `sqlite:/var/lib/smime-milter/recipients.sqlite` (the systemd unit's
     /// StateDirectory).
@@ -14,7 +16,26 @@ public enum CertificateStoreSpec: Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .sqlite(let path): return "sqlite:" + path
+        case .postgresql(let address): return address.description
         }
+    }
+
+    /// Parses a store address: `sqlite:PATH` (a relative path resolved against `directory`) or
+    /// `postgresql://...` (see `PostgreSQLAddress.parse`).
+    public static func parse(_ text: String, relativeTo directory: String) throws -> CertificateStoreSpec {
+        let lower = text.lowercased()
+        if lower.hasPrefix("sqlite:") {
+            let path = String(text.dropFirst("sqlite:".count))
+            do {
+                return .sqlite(path: try ValueParsers.path(path, relativeTo: directory))
+            } catch let problem as ValueProblem {
+                throw CertificateStoreAddressError("sqlite:PATH: \(problem.reason)")
+            }
+        }
+        if lower.hasPrefix("postgresql://") || lower.hasPrefix("postgres://") {
+            return .postgresql(try PostgreSQLAddress.parse(text))
+        }
+        throw CertificateStoreAddressError("expected sqlite:PATH or postgresql://USER@HOST[:PORT][,HOST[:PORT]]/DB")
     }
 }
 

@@ -17,9 +17,12 @@ public struct EncryptionSetup: Sendable {
     public let rsaKeyTransport: RSAKeyTransport
     /// `HarvestCertificates`.
     public let harvest: Bool
+    /// `OnStoreError`: an `encrypt` recipient when the store cannot answer.
+    public let onStoreError: StoreErrorAction
 
     public init(policy: EncryptionPolicy?, lookup: RecipientCertificateLookup, archive: RecipientCertificate?,
-                rsaKeyTransport: RSAKeyTransport, harvest: Bool) {
+                rsaKeyTransport: RSAKeyTransport, harvest: Bool, onStoreError: StoreErrorAction = .tempfail) {
+        self.onStoreError = onStoreError
         self.policy = policy
         self.lookup = lookup
         self.archive = archive
@@ -63,7 +66,10 @@ extension EncryptionSetup {
             do {
                 if case .success = try lookup.usable(for: recipient, at: now) { hasCertificate = true }
             } catch {
-                return RecipientAnswer(action: .tempfail(FailureRules.notProcessed), refusal: "store_error")
+                // A require recipient never gets plaintext; an encrypt one as OnStoreError says.
+                guard !mustTempfail(onStoreErrorFor: address, policy: policy) else {
+                    return RecipientAnswer(action: .tempfail(FailureRules.notProcessed), refusal: "store_error")
+                }
             }
         }
         let recipientClass = policy.classify(address, hasUsableCertificate: hasCertificate)
@@ -91,7 +97,14 @@ extension EncryptionSetup {
                 facts.append(RecipientFacts(address: address, recipientClass: policy.classify(address, hasUsableCertificate: false)))
                 continue
             }
-            switch try lookup.usable(for: address, at: now) {
+            let found: Result<UsableRecipientCertificate, RecipientCertificateLookup.LookupProblem>
+            do {
+                found = try lookup.usable(for: address, at: now)
+            } catch {
+                if mustTempfail(onStoreErrorFor: address, policy: policy) { throw error }
+                found = .failure(RecipientCertificateLookup.LookupProblem(reason: "store error: \(error)"))
+            }
+            switch found {
             case .success(let usable):
                 certificates[address] = usable.certificate
                 facts.append(RecipientFacts(address: address, recipientClass: policy.classify(address, hasUsableCertificate: true),
@@ -101,6 +114,12 @@ extension EncryptionSetup {
             }
         }
         return (facts, certificates)
+    }
+
+    /// Whether a store error for this recipient tempfails the mail: always for `require`
+    /// (plaintext is never allowed), for `encrypt` unless `OnStoreError plaintext`.
+    func mustTempfail(onStoreErrorFor address: String, policy: EncryptionPolicy) -> Bool {
+        policy.table.match(address)?.encryption == .require || onStoreError == .tempfail
     }
 }
 
