@@ -99,7 +99,7 @@ public final class PostgreSQLRecipientStore: RecipientCertificateStore, @uncheck
                                              not_before, not_after, source, added_at, last_seen_at, is_current)
                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
                     """, [address, certificate.fingerprint, ByteaText.encode(certificate.certificateDER),
-                          ByteaText.encode(Self.blob(certificate.intermediatesDER)), capabilities,
+                          ByteaText.encode(IntermediatesBlob.encode(certificate.intermediatesDER)), capabilities,
                           certificate.subject, certificate.issuer, certificate.serialHex,
                           Self.time(certificate.notBefore), Self.time(certificate.notAfter), certificate.source.rawValue,
                           Self.time(certificate.addedAt), Self.time(certificate.lastSeenAt), makeCurrent ? "true" : "false"])
@@ -174,7 +174,7 @@ public final class PostgreSQLRecipientStore: RecipientCertificateStore, @uncheck
         func date(_ i: Int) throws -> Date { Date(timeIntervalSince1970: Double(try text(i)) ?? 0) }
         return StoredRecipientCertificate(
             address: try text(0), fingerprint: try text(1), certificateDER: try ByteaText.decode(try text(2)),
-            intermediatesDER: try unblob(try ByteaText.decode(try text(3))),
+            intermediatesDER: try IntermediatesBlob.decode(try ByteaText.decode(try text(3))),
             capabilities: row[4].map { SMIMECapabilities(algorithms: $0.split(separator: " ").map(String.init)) },
             subject: try text(5), issuer: try text(6), serialHex: try text(7), notBefore: try date(8), notAfter: try date(9),
             source: RecipientCertificateSource(rawValue: try text(10)) ?? .imported, addedAt: try date(11),
@@ -186,32 +186,6 @@ public final class PostgreSQLRecipientStore: RecipientCertificateStore, @uncheck
 
     private static func notify(_ connection: PostgreSQLConnection, _ address: String) throws {
         try connection.execute("SELECT pg_notify($1, $2)", [PostgreSQLSchema.channel, address])
-    }
-
-    /// Intermediates as one value: each DER prefixed by its length (4 bytes, big-endian), as in
-    /// the SQLite store, so `store copy` moves them unchanged.
-    static func blob(_ items: [[UInt8]]) -> [UInt8] {
-        var out: [UInt8] = []
-        for item in items {
-            let n = UInt32(item.count)
-            out += [UInt8(n >> 24), UInt8((n >> 16) & 0xFF), UInt8((n >> 8) & 0xFF), UInt8(n & 0xFF)]
-            out += item
-        }
-        return out
-    }
-
-    static func unblob(_ bytes: [UInt8]) throws -> [[UInt8]] {
-        var items: [[UInt8]] = []
-        var index = 0
-        while index < bytes.count {
-            guard index + 4 <= bytes.count else { throw RecipientStoreError(.corrupt, "damaged intermediates in the store") }
-            let n = Int(bytes[index]) << 24 | Int(bytes[index + 1]) << 16 | Int(bytes[index + 2]) << 8 | Int(bytes[index + 3])
-            index += 4
-            guard n <= bytes.count - index else { throw RecipientStoreError(.corrupt, "damaged intermediates in the store") }
-            items.append(Array(bytes[index..<(index + n)]))
-            index += n
-        }
-        return items
     }
 
     /// Runs one operation on a pooled connection, timing it and turning failures into

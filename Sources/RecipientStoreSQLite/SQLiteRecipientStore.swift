@@ -162,7 +162,7 @@ public final class SQLiteRecipientStore: RecipientCertificateStore {
                                              not_before, not_after, source, added_at, last_seen_at, is_current)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """, arguments: [address, certificate.fingerprint, Data(certificate.certificateDER),
-                                     Self.blob(certificate.intermediatesDER), certificate.capabilities.map(Self.text),
+                                     Data(IntermediatesBlob.encode(certificate.intermediatesDER)), certificate.capabilities.map(Self.text),
                                      certificate.subject, certificate.issuer, certificate.serialHex,
                                      certificate.notBefore.timeIntervalSince1970, certificate.notAfter.timeIntervalSince1970,
                                      certificate.source.rawValue, certificate.addedAt.timeIntervalSince1970,
@@ -228,7 +228,7 @@ public final class SQLiteRecipientStore: RecipientCertificateStore {
         let capabilities: String? = row["capabilities"]
         return StoredRecipientCertificate(
             address: row["address"], fingerprint: row["fingerprint"], certificateDER: [UInt8](row["der"] as Data),
-            intermediatesDER: try unblob(row["intermediates"] as Data),
+            intermediatesDER: try IntermediatesBlob.decode([UInt8](row["intermediates"] as Data)),
             capabilities: capabilities.map { SMIMECapabilities(algorithms: $0.split(separator: " ").map(String.init)) },
             subject: row["subject"], issuer: row["issuer"], serialHex: row["serial"],
             notBefore: Date(timeIntervalSince1970: row["not_before"]), notAfter: Date(timeIntervalSince1970: row["not_after"]),
@@ -240,32 +240,6 @@ public final class SQLiteRecipientStore: RecipientCertificateStore {
     /// Capabilities as space-separated OIDs.
     private static func text(_ capabilities: SMIMECapabilities) -> String {
         capabilities.algorithms.joined(separator: " ")
-    }
-
-    /// A list of DER certificates as one blob: each prefixed by its length (4 bytes, big-endian).
-    static func blob(_ items: [[UInt8]]) -> Data {
-        var out = Data()
-        for item in items {
-            let n = UInt32(item.count)
-            out.append(contentsOf: [UInt8(n >> 24), UInt8((n >> 16) & 0xFF), UInt8((n >> 8) & 0xFF), UInt8(n & 0xFF)])
-            out.append(contentsOf: item)
-        }
-        return out
-    }
-
-    static func unblob(_ data: Data) throws -> [[UInt8]] {
-        let bytes = [UInt8](data)
-        var items: [[UInt8]] = []
-        var index = 0
-        while index < bytes.count {
-            guard index + 4 <= bytes.count else { throw RecipientStoreError(.corrupt, "damaged intermediates in the store") }
-            let n = Int(bytes[index]) << 24 | Int(bytes[index + 1]) << 16 | Int(bytes[index + 2]) << 8 | Int(bytes[index + 3])
-            index += 4
-            guard n <= bytes.count - index else { throw RecipientStoreError(.corrupt, "damaged intermediates in the store") }
-            items.append(Array(bytes[index..<(index + n)]))
-            index += n
-        }
-        return items
     }
 
     /// Runs a database operation, turning GRDB's errors into `RecipientStoreError`.

@@ -64,7 +64,7 @@ import Testing
         #expect(try ByteaText.decode("\\x00017F80FF5C") == bytes)
         #expect(throws: RecipientStoreError.self) { try ByteaText.decode("\\x0") }
         #expect(throws: RecipientStoreError.self) { try ByteaText.decode("00") }
-        let blob = PostgreSQLRecipientStore.blob([[1, 2], [], [3]])
-        #expect(try PostgreSQLRecipientStore.unblob(blob) == [[1, 2], [], [3]])
+        let blob = IntermediatesBlob.encode([[1, 2], [], [3]])
+        #expect(try IntermediatesBlob.decode(blob) == [[1, 2], [], [3]])
     }
 }

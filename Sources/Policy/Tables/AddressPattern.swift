@@ -140,3 +140,23 @@ struct NormalisedAddress: Sendable, Equatable {
         }
     }
 }
+
+/// The check every first-match-wins address table makes while it is parsed: a rule that can
+/// never match (its pattern repeated from an earlier line, or any rule after a `*` catch-all)
+/// is an error, because an administrator who wrote it expected it to apply.
+struct UnreachableRuleCheck {
+    private var firstLine: [AddressPattern: Int] = [:]
+    private var catchAllLine: Int?
+
+    /// Admits `pattern` from table line `line`, or throws why that rule could never match.
+    mutating func admit(_ pattern: AddressPattern, line: Int) throws {
+        if let earlier = catchAllLine {
+            throw ValueProblem("this rule can never match: the catch-all * on line \(earlier) comes first")
+        }
+        if let earlier = firstLine[pattern] {
+            throw ValueProblem("pattern \(pattern) already appears on line \(earlier) (the first matching line wins, so this one can never match)")
+        }
+        firstLine[pattern] = line
+        if pattern == .anything { catchAllLine = line }
+    }
+}

@@ -43,8 +43,7 @@ public struct DecryptionTable: Sendable, Equatable {
     /// after a `*` catch-all are errors (they could never match), as in the other tables.
     public static func parse(contents: String, file: String) throws -> DecryptionTable {
         var rules: [DecryptionTableRule] = []
-        var firstLine: [AddressPattern: Int] = [:]
-        var catchAllLine: Int?
+        var reachable = UnreachableRuleCheck()
         for line in meaningfulLines(of: contents) {
             do {
                 let fields = line.fields
@@ -56,14 +55,7 @@ public struct DecryptionTable: Sendable, Equatable {
                 } catch let problem as ValueProblem {
                     throw ValueProblem("\(quoted(fields[1])): \(problem.reason)")
                 }
-                if let earlier = catchAllLine {
-                    throw ValueProblem("this rule can never match: the catch-all * on line \(earlier) comes first")
-                }
-                if let earlier = firstLine[pattern] {
-                    throw ValueProblem("pattern \(pattern) already appears on line \(earlier) (the first matching line wins, so this one can never match)")
-                }
-                firstLine[pattern] = line.number
-                if pattern == .anything { catchAllLine = line.number }
+                try reachable.admit(pattern, line: line.number)
                 rules.append(DecryptionTableRule(pattern: pattern, decryption: decryption, line: line.number))
             } catch let problem as ValueProblem {
                 throw ConfigurationError(file: file, line: line.number, message: problem.reason)

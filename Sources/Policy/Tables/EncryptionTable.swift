@@ -59,8 +59,7 @@ public struct EncryptionTable: Sendable, Equatable {
     /// pattern and any line after a `*` catch-all are errors (they could never match).
     public static func parse(contents: String, file: String) throws -> EncryptionTable {
         var rules: [EncryptionTableRule] = []
-        var firstLine: [AddressPattern: Int] = [:]
-        var catchAllLine: Int?
+        var reachable = UnreachableRuleCheck()
         for line in meaningfulLines(of: contents) {
             do {
                 let fields = line.fields
@@ -86,14 +85,7 @@ public struct EncryptionTable: Sendable, Equatable {
                     }
                     signing = value
                 }
-                if let earlier = catchAllLine {
-                    throw ValueProblem("this rule can never match: the catch-all * on line \(earlier) comes first")
-                }
-                if let earlier = firstLine[pattern] {
-                    throw ValueProblem("pattern \(pattern) already appears on line \(earlier) (the first matching line wins, so this one can never match)")
-                }
-                firstLine[pattern] = line.number
-                if pattern == .anything { catchAllLine = line.number }
+                try reachable.admit(pattern, line: line.number)
                 rules.append(EncryptionTableRule(pattern: pattern, encryption: encryption, signing: signing, line: line.number))
             } catch let problem as ValueProblem {
                 throw ConfigurationError(file: file, line: line.number, message: problem.reason)

@@ -61,19 +61,11 @@ extension SigningTable {
     /// earlier line, and any rule after a `*` catch-all.
     public static func parse(contents: String, file: String) throws -> SigningTable {
         var rules: [SigningTableRule] = []
-        var firstLine: [AddressPattern: Int] = [:]
-        var catchAllLine: Int?
+        var reachable = UnreachableRuleCheck()
         for line in meaningfulLines(of: contents) {
             do {
                 let rule = try parseRule(line)
-                if let earlier = catchAllLine {
-                    throw ValueProblem("this rule can never match: the catch-all * on line \(earlier) comes first")
-                }
-                if let earlier = firstLine[rule.pattern] {
-                    throw ValueProblem("pattern \(rule.pattern) already appears on line \(earlier) (the first matching line wins, so this one can never match)")
-                }
-                firstLine[rule.pattern] = line.number
-                if rule.pattern == .anything { catchAllLine = line.number }
+                try reachable.admit(rule.pattern, line: line.number)
                 rules.append(rule)
             } catch let problem as ValueProblem {
                 throw ConfigurationError(file: file, line: line.number, message: problem.reason)
