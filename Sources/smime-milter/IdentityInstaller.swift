@@ -128,12 +128,9 @@ enum MilterReload {
         }
         if FileManager.default.fileExists(atPath: "/run/systemd/system"),
            FileManager.default.isExecutableFile(atPath: "/usr/bin/systemctl") {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/systemctl")
-            process.arguments = ["reload", "smime-milter.service"]
-            if (try? process.run()) != nil {
-                process.waitUntilExit()
-                if process.terminationStatus == 0 { return "smime-milter.service was reloaded (systemctl reload)" }
+            if let result = try? BoundedCommand.run(["/usr/bin/systemctl", "reload", "smime-milter.service"], input: [], timeout: 60),
+               result.status == 0 {
+                return "smime-milter.service was reloaded (systemctl reload)"
             }
             return "systemctl reload smime-milter.service failed: reload the milter to use the new identity"
         }

@@ -1,8 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Enrolment through a program (`EnrollCommand`): the request PEM on its standard input, the
 /// certificate chain PEM on its standard output, exit status 0 on success; anything else is a
@@ -63,66 +60,16 @@ public struct CommandEnroller: Enroller {
     /// Runs `command` with `input` on standard input, collecting both outputs, killed after `timeout`.
     static func run(_ command: [String], input: [UInt8], timeout: TimeInterval) throws -> RunResult {
         guard let program = command.first else { throw EnrolmentError("EnrollCommand is empty", temporary: false) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: program)
-        process.arguments = Array(command.dropFirst())
-        let stdin = Pipe(), stdout = Pipe(), stderr = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        process.standardError = stderr
-        do { try process.run() } catch {
-            throw EnrolmentError("cannot run \(program): \(error.localizedDescription)", temporary: false)
+        let result: BoundedCommand.Result
+        do {
+            result = try BoundedCommand.run(command, input: input, timeout: timeout, outputLimit: maximumOutput)
+        } catch {
+            throw EnrolmentError("cannot run \(program): \(error)", temporary: false)
         }
-        let collected = Collected()
-        let group = DispatchGroup()
-        for (handle, isOutput) in [(stdout.fileHandleForReading, true), (stderr.fileHandleForReading, false)] {
-            group.enter()
-            DispatchQueue.global().async {
-                var bytes: [UInt8] = []
-                while true {
-                    let chunk = handle.availableData
-                    if chunk.isEmpty { break }
-                    if bytes.count < maximumOutput { bytes += chunk.prefix(maximumOutput - bytes.count + 1) }
-                }
-                collected.set(bytes, output: isOutput)
-                group.leave()
-            }
-        }
-        DispatchQueue.global().async {
-            // A program that does not read its input must not block us: ignore EPIPE.
-            signal(SIGPIPE, SIG_IGN)
-            try? stdin.fileHandleForWriting.write(contentsOf: Data(input))
-            try? stdin.fileHandleForWriting.close()
-        }
-        let finished = DispatchSemaphore(value: 0)
-        process.terminationHandler = { _ in finished.signal() }
-        var timedOut = false
-        if process.isRunning, finished.wait(timeout: .now() + timeout) == .timedOut {
-            timedOut = true
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
-        process.waitUntilExit()
-        _ = group.wait(timeout: .now() + 5)
-        let (out, err) = collected.get()
-        if out.count > maximumOutput {
+        if result.outputTruncated {
             throw EnrolmentError("\(program) wrote more than \(maximumOutput) bytes", temporary: false)
         }
-        return RunResult(status: timedOut ? -1 : process.terminationStatus, timedOut: timedOut, output: out, errors: err)
-    }
-
-    private final class Collected: @unchecked Sendable {
-        private let lock = NSLock()
-        private var output: [UInt8] = []
-        private var errors: [UInt8] = []
-        func set(_ bytes: [UInt8], output isOutput: Bool) {
-            lock.lock(); defer { lock.unlock() }
-            if isOutput { output = bytes } else { errors = bytes }
-        }
-        func get() -> ([UInt8], [UInt8]) {
-            lock.lock(); defer { lock.unlock() }
-            return (output, errors)
-        }
+        return RunResult(status: result.status, timedOut: result.timedOut, output: result.output, errors: result.errors)
     }
 }
 
