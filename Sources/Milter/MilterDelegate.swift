@@ -22,12 +22,15 @@ public protocol MilterDelegate: Sendable {
     func recipientRefused(_ recipient: String, answer: RecipientAnswer, queueID: String?)
     /// `MaxConnections`, asked at each connect; nil sets no limit.
     func connectionLimit() -> Int?
+    /// `MaxConcurrentMessages`, asked at each end-of-message; nil or 0 sets no limit.
+    func messageWorkLimit() -> Int?
 }
 
 extension MilterDelegate {
     public func spoolSettings() -> SpoolSettings? { nil }
     public func recipientRefused(_ recipient: String, answer: RecipientAnswer, queueID: String?) {}
     public func connectionLimit() -> Int? { nil }
+    public func messageWorkLimit() -> Int? { nil }
 }
 
 public enum MilterLogLevel: Sendable {

@@ -41,9 +41,14 @@ final class MilterSession {
     static let maximumRecipients = 10_000
     static let maximumHeaderFields = 10_000
 
-    init(delegate: (any MilterDelegate)?, connection: ConnectionInfo = ConnectionInfo(clientAddress: nil)) {
+    /// Where end-of-message waits for its turn (`MaxConcurrentMessages`): the process's one gate.
+    let gate: MessageWorkGate
+
+    init(delegate: (any MilterDelegate)?, connection: ConnectionInfo = ConnectionInfo(clientAddress: nil),
+         gate: MessageWorkGate = messageWorkGate) {
         self.delegate = delegate
         self.connection = connection
+        self.gate = gate
         openConnections.add(1, ordering: .relaxed)
     }
 
@@ -140,6 +145,17 @@ final class MilterSession {
         }
         guard let delegate else { return .tempfail(FailureRules.notProcessed) }
         let evaluator = self.evaluator ?? delegate.currentEvaluator()
+        let limit = delegate.messageWorkLimit() ?? 0
+        guard gate.enter(limit: limit) else {
+            let outcome = FailureRules.busy(limit: limit, waited: gate.maximumWait)
+            sink.setReply(outcome.action.reply!)
+            let message = MessageContext(
+                queueID: queueID, connection: connection, saslLogin: saslLogin,
+                envelopeSender: envelopeSender, recipients: recipients, fields: fields, body: .empty)
+            delegate.finished(message, outcome: outcome, milliseconds: gate.maximumWait * 1000)
+            return outcome.action
+        }
+        defer { gate.leave() }
         // The time the milter itself spends (decision, signing or verifying, edits); the SMTP
         // dialogue before end-of-message is the client's and the MTA's time, not ours.
         let started = ContinuousClock.now

@@ -119,6 +119,10 @@ final class PolicyDelegate: MilterDelegate {
         current.withLock { $0.configuration.limits.maxConnections }
     }
 
+    func messageWorkLimit() -> Int? {
+        current.withLock { $0.configuration.limits.concurrentMessages }
+    }
+
     /// Re-reads the configuration, identities and tables. A configuration with an error is
     /// refused with a log line and the one in force stays.
     func reload(configPath: String) {

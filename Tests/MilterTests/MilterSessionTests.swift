@@ -298,3 +298,67 @@ import Testing
         _ = held
     }
 }
+
+/// `MaxConcurrentMessages`: end-of-message waits for a place at the gate; one that waits past
+/// the gate's bound is tempfailed with the reason in the log line, and the MTA retries.
+@Suite struct MessageWorkGateTests {
+    final class GateDelegate: MilterDelegate, @unchecked Sendable {
+        let limit: Int?
+        let evaluator: ScriptedEvaluator
+        let done = Mutex<[PolicyOutcome]>([])
+        init(limit: Int?, evaluator: ScriptedEvaluator) { self.limit = limit; self.evaluator = evaluator }
+        func currentEvaluator() -> any MessageEvaluator { evaluator }
+        func finished(_ message: MessageContext, outcome: PolicyOutcome, milliseconds: Double) { done.withLock { $0.append(outcome) } }
+        func log(_ level: MilterLogLevel, _ text: String) {}
+        func messageWorkLimit() -> Int? { limit }
+    }
+
+    @Test func aFullGateMakesTheMessageWaitThenTempfails() {
+        let gate = MessageWorkGate(maximumWait: 0.5)
+        #expect(gate.enter(limit: 1))   // someone else is deciding a message
+        let evaluator = ScriptedEvaluator { _ in PolicyOutcome(decision: .skipped(reason: "decided")) }
+        let delegate = GateDelegate(limit: 1, evaluator: evaluator)
+        let session = MilterSession(delegate: delegate, gate: gate)
+        session.feed(fields: sampleFields, body: sampleBody)
+        let sink = RecordingSink()
+        let action = session.endOfMessage(queueID: "Q1", sink: sink)
+        #expect(action == .tempfail(code: "451", xcode: "4.3.2", text: "smime-milter: busy, try again later"))
+        #expect(evaluator.messages.isEmpty, "the policy must not run without a place")
+        #expect(sink.replies.map(\.code) == ["451"])
+        guard case .error(let reason)? = delegate.done.withLock({ $0 }).first?.decision else {
+            Issue.record("expected an error decision for the log line")
+            return
+        }
+        #expect(reason.contains("MaxConcurrentMessages"))
+        #expect(gate.count == 1)
+        // A place frees: the next message is decided, and its place is given back afterwards.
+        gate.leave()
+        session.feed(fields: sampleFields, body: sampleBody)
+        #expect(session.endOfMessage(queueID: "Q2", sink: RecordingSink()) == .accept)
+        #expect(evaluator.messages.count == 1)
+        #expect(gate.count == 0)
+    }
+
+    @Test func aWaitingMessageGoesOnWhenAPlaceFrees() async throws {
+        let gate = MessageWorkGate(maximumWait: 300)
+        #expect(gate.enter(limit: 1))
+        let entered = Mutex(false)
+        let thread = Thread {
+            if gate.enter(limit: 1) { entered.withLock { $0 = true }; gate.leave() }
+        }
+        thread.start()
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(entered.withLock { $0 } == false, "the second message must wait while the place is taken")
+        gate.leave()
+        for _ in 0..<600 where !entered.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(entered.withLock { $0 })
+    }
+
+    @Test func noLimitAdmitsEveryMessage() {
+        let gate = MessageWorkGate(maximumWait: 0.1)
+        for _ in 0..<50 { #expect(gate.enter(limit: 0)) }
+        #expect(gate.count == 50)
+        for _ in 0..<50 { gate.leave() }
+        #expect(gate.count == 0)
+    }
+}

@@ -9,6 +9,12 @@ public struct LimitSettings: Sendable, Equatable {
     /// `MilterTimeout`: seconds libmilter waits for the MTA's next packet (`smfi_settimeout`)
     /// before it drops a stalled connection.
     public var milterTimeout: Int = 600
+    /// `MaxConcurrentMessages`: messages decided (signed, verified, encrypted) at once; the others
+    /// wait for a place. 0: no limit.
+    public var concurrentMessages: Int = LimitSettings.defaultConcurrentMessages
+    /// Four per online CPU (at least 8): enough to keep the CPUs busy while some wait on a token,
+    /// a revocation responder or the store.
+    public static let defaultConcurrentMessages = max(8, 4 * sysconf(Int32(_SC_NPROCESSORS_ONLN)))
     /// `MaxMIMEDepth`: nesting of entities in mail the milter verifies (multiparts, message/rfc822).
     public var mimeDepth: Int = 32
     /// `MaxMIMEParts`: entities in one message the milter verifies.
@@ -55,6 +61,19 @@ extension ConfigurationKey {
                 config.limits.milterTimeout = n
             },
             show: { String($0.limits.milterTimeout) }
+        ),
+        ConfigurationKey(
+            name: "MaxConcurrentMessages",
+            syntax: "COUNT",
+            defaultValue: "4 per CPU, at least 8",
+            doc: "At most this many messages are decided (signed, verified, encrypted) at once; at end-of-message the others wait for a place, holding only their spool file, and one that waits over 120 s is tempfailed (451 4.3.2, the MTA retries). Bounds the memory of many large messages ending together. 0: no limit.",
+            apply: { value, _, config in
+                guard let n = Int(value), (0...100_000).contains(n) else {
+                    throw ValueProblem("expected a number of messages from 0 (no limit) to 100000")
+                }
+                config.limits.concurrentMessages = n
+            },
+            show: { String($0.limits.concurrentMessages) }
         ),
         count("MaxMIMEDepth", default: 32, range: 1...MIMELimits.depthCap, \.mimeDepth,
               doc: "Deepest nesting of MIME entities (multiparts and message/rfc822) in mail that is verified, harvested from or diagnosed; deeper mail gets smime=neutral with the reason. Outbound signing has its own bound (64)."),

@@ -71,6 +71,15 @@ public struct FailureRules: Sendable, Equatable {
     public static let missingIdentity = MilterAction.tempfail(
         code: "451", xcode: "4.7.0", text: "smime-milter: no signing certificate for the sender yet, try again later")
 
+    /// `MaxConcurrentMessages`: a message that waited `waited` seconds for one of the `limit`
+    /// places and got none. Tempfail whatever `OnError` says: nothing was wrong with the
+    /// message, and accepting it unsigned or unverified would change what the policy decides.
+    public static func busy(limit: Int, waited: Double) -> PolicyOutcome {
+        PolicyOutcome(
+            decision: .error(reason: "\(limit) messages were being processed (MaxConcurrentMessages) and this one waited \(Int(waited)) s for its turn"),
+            action: .tempfail(code: "451", xcode: "4.3.2", text: "smime-milter: busy, try again later"))
+    }
+
     /// `MaxConnections`: the reply at connect when `open` connections (this one included) pass
     /// `limit`, or nil when the connection is served. 4.3.2 is RFC 3463's "system not accepting
     /// network messages".
