@@ -238,10 +238,11 @@ def test_malformed_reply_is_an_error(binaries, reply):
 def test_memory_under_a_thousand_concurrent_large_messages(binaries, workdir):
     """Issue 11: 1,000 MTA connections at once, each sending a 1 MB message to be signed (1 GB of
     mail in flight). Every message is signed, none is refused, and the milter's memory stays
-    bounded: bodies over SpoolThreshold go to spool files, so the resident set grows by far less
-    than the mail in flight (measured: 320-390 MB for the 1,000 MB, about 0.35 MB per open
-    connection whatever the threshold). The bound asserted is half the mail in flight, a wide
-    margin over the measurement and far under what holding the bodies in memory would take."""
+    bounded: bodies over SpoolThreshold go to spool files, and MaxConcurrentMessages lets only a
+    few messages be decided at once although libmilter runs a thread per busy connection.
+    Measured: 66 MB of growth with the gate, 320-410 MB without it (420 threads each holding a
+    message and its signed copy). The bound asserted, a quarter of the mail in flight, is four
+    times the measurement and fails without the gate."""
     milter_bin, load_bin = binaries
     d = workdir / "thousand"
     d.mkdir()
@@ -273,7 +274,7 @@ def test_memory_under_a_thousand_concurrent_large_messages(binaries, workdir):
         growth_kb = int(fields["rss_growth"].rstrip("KB"))
         print(f"1,000 concurrent 1 MB messages: milter RSS grew by {growth_kb} KB "
               f"(peak {fields['milter_peak_rss']}); {summary}")
-        assert 0 < growth_kb * 1024 < connections * size // 2, summary
+        assert 0 < growth_kb * 1024 < connections * size // 4, summary
         # All spool files were removed when their messages ended.
         assert list(spool.iterdir()) == []
         for path in sorted((d / "saved").glob("*.eml")):
