@@ -27,56 +27,17 @@ from pathlib import Path
 
 import pytest
 
+import pg_server
 import rig as rigmod
+from pg_server import PostgreSQL
 from rig import run
 from test_encryption import make_recipient, message, openssl_decrypt
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
 TABLE = "dave@sink.test require\nerin@sink.test encrypt\n*@sink.test never\n"
 STALENESS = 10
 ALICE = "alice@example.com"
 
-pytestmark = pytest.mark.skipif(not (PG_BIN / "initdb").exists(), reason="PostgreSQL 15 is not installed (scripts/install-deps.sh)")
-
-
-class PostgreSQL:
-    """One PostgreSQL server run as user postgres in a directory of its own, on 127.0.0.1."""
-
-    def __init__(self, base: Path, name: str):
-        self.dir = base / name
-        self.data = self.dir / "data"
-        self.port = rigmod.free_port("127.0.0.1")
-        self.log = self.dir / "server.log"
-
-    def _as_postgres(self, *cmd: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
-        return run(["runuser", "-u", "postgres", "--", *cmd], timeout=timeout, check=check)
-
-    def init(self) -> "PostgreSQL":
-        self.dir.mkdir(parents=True)
-        shutil.chown(self.dir, "postgres", "postgres")
-        self._as_postgres(str(PG_BIN / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres")
-        return self
-
-    def standby_of(self, primary: "PostgreSQL") -> "PostgreSQL":
-        self.dir.mkdir(parents=True)
-        shutil.chown(self.dir, "postgres", "postgres")
-        self._as_postgres(str(PG_BIN / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres",
-                          "-D", str(self.data), "-R", "-X", "stream")
-        return self
-
-    def start(self) -> None:
-        self._as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60",
-                          "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1", "start")
-
-    def stop(self) -> None:
-        self._as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop", check=False)
-
-    def promote(self) -> None:
-        self._as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-w", "promote")
-
-    def sql(self, statement: str, db: str = "smime") -> str:
-        return run(["psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", db, "-At", "-c", statement]
-                   ).stdout.decode().strip()
+pytestmark = pytest.mark.skipif(not pg_server.available(), reason="PostgreSQL 15 is not installed (scripts/install-deps.sh)")
 
 
 @pytest.fixture(scope="module")
