@@ -36,7 +36,7 @@ struct VerificationArguments: ParsableArguments {
     /// The verification policy the milter would run, built from the options and the
     /// configuration (or the defaults without one); exits 2 when it cannot be built. With
     /// `diagnosing`, its verifier also notes a stored copy that differs from what was signed.
-    func makePolicy(command: String, diagnosis: DiagnosisOptions = DiagnosisOptions(),
+    func makePolicy(command: String, diagnosis: DiagnosisOptions? = nil,
                     diagnosing: Bool = false) throws -> VerificationPolicy {
         do {
             var configuration = try config.map { try ConfigurationParser.load(path: $0) } ?? Configuration()
