@@ -12,7 +12,8 @@ One run does, in order:
   3. milter-load against smime-milter, inet and unix sockets: sign-rsa, sign-ecdsa, verify
      (alice-signed mail from an external client) and pass-through, by concurrency; message sizes
      100 KB, 1 MB, 10 MB; a 100 MB message of 7-bit and one of 8-bit text (RSS growth, fresh
-     milter each); 200 sessions of 1 MB.
+     milter each); 200 sessions of 1 MB. Keys on a SoftHSM2 token. Sign + encrypt with the
+     recipient certificate in a SQLite and in a PostgreSQL store (bench_store.py).
   4. End to end: smtp-source -> private Postfix (Tests/integration/rig.py) -> smtp-sink, 2 KB,
      without milter, with smime-milter over inet and unix, RSA and ECDSA, in interleaved rounds.
   5. The micro-benchmarks of the Benchmarks/ package (ordo-one/benchmark).
@@ -39,6 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 sys.path.insert(0, str(REPO / "Tests" / "integration"))
 import bench_per_core  # noqa: E402  (figures per core)
+import bench_store  # noqa: E402  (PostgreSQL store beside SQLite)
 from bench_report import write_document  # noqa: E402
 from bench_run import PKI_SCRIPT, Bench, MilterProcess, log, openssl_speed  # noqa: E402
 
@@ -78,6 +80,11 @@ def main() -> int:
         inet.stop()
         log("keys on a SoftHSM2 token")
         b.softhsm(pki)
+        log("certificate store: PostgreSQL beside SQLite")
+        try:
+            bench_store.run(b, pki)
+        except Exception as e:  # a broken database must not cost the rest of the run
+            b.errors.append(f"certificate store rows: {e}")
         if not args.skip_e2e:
             log("end to end through Postfix")
             e2e = b.end_to_end()

@@ -18,6 +18,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 sys.path.insert(0, str(REPO / "Tests" / "integration"))
 import bench_chart  # noqa: E402
 import bench_per_core  # noqa: E402  (figures per core)
+import bench_store  # noqa: E402
 import bench_targets  # noqa: E402
 from bench_run import log  # noqa: E402
 from bench_targets import cpu_per_message_us, e2e_summary, f, micro_p50_us  # noqa: E402,F401
@@ -278,6 +279,7 @@ def write_document(b: Bench, speed: dict, e2e: list[dict], micro: str, started: 
     else:
         L.append("Not run (see notes).\n")
     L += bench_per_core.section(b, cpu_per_message_us)
+    L += bench_store.section(b)
     L.append("## Micro-benchmarks (Benchmarks/, ordo-one/benchmark)\n")
     L.append(micro + "\n" if micro else "Not run.\n")
     L.append("In-process, one thread, no milter protocol: `SignableEntity.make` is the MIME parse and 7-bit "

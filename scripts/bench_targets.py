@@ -176,4 +176,8 @@ def targets(b, speed: dict, e2e: list[dict], micro: str) -> list[tuple[str, str,
             ratio = float(cr["mb_per_s"]) / max(float(mr["mb_per_s"]), 1e-9)
             target(f"milter-load's ceiling >= 3x, {size.replace('M', ' MB')} messages, c8",
                    f"{cr['mb_per_s']} MB/s ceiling vs {mr['mb_per_s']} MB/s", f"{ratio:.1f}x", ratio >= 3)
+    import bench_store  # the store rows are that job's
+    store = bench_store.target(b)
+    if store:
+        target(*store)
     return targets

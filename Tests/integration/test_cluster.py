@@ -7,6 +7,14 @@ pg_basebackup -R).
   by gateway B for its next message; removed on A, B stops encrypting within the staleness.
 - Two processes writing certificates for one address at once: one current certificate, the
   whole history, no duplicates.
+- A certificate harvested on A (from a verified signed message through A's Postfix) is used by
+  B for its next message; removed on A, B stops encrypting within the staleness.
+- TLS to the database (sslmode=verify-full against a CA file, server certificate made here by
+  openssl) with a scram-sha-256 user and CertificateStorePasswordFile: mail is encrypted, every
+  connection of the user is TLS, a wrong CA and a wrong password fail check-config with a clear
+  line, and the password is in no log or output.
+- The revocation cache is shared: an OCSP response (and CRL) fetched by A verifies B's inbound
+  message with the responder and the CRL server down.
 - A schema newer than the binary knows: the milter does not start, with a clear line.
 - PostgreSQL stopped during a load through B's Postfix: tempfails (the sender keeps the mail),
   no plaintext to the `require` recipient; started again, or the standby promoted: delivery
@@ -27,56 +35,17 @@ from pathlib import Path
 
 import pytest
 
+import pg_server
 import rig as rigmod
+from pg_server import PostgreSQL
 from rig import run
 from test_encryption import make_recipient, message, openssl_decrypt
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
-TABLE = "dave@sink.test require\nerin@sink.test encrypt\n*@sink.test never\n"
+TABLE = "dave@sink.test require\nerin@sink.test encrypt\nfrank@sink.test encrypt\n*@sink.test never\n"
 STALENESS = 10
 ALICE = "alice@example.com"
 
-pytestmark = pytest.mark.skipif(not (PG_BIN / "initdb").exists(), reason="PostgreSQL 15 is not installed (scripts/install-deps.sh)")
-
-
-class PostgreSQL:
-    """One PostgreSQL server run as user postgres in a directory of its own, on 127.0.0.1."""
-
-    def __init__(self, base: Path, name: str):
-        self.dir = base / name
-        self.data = self.dir / "data"
-        self.port = rigmod.free_port("127.0.0.1")
-        self.log = self.dir / "server.log"
-
-    def _as_postgres(self, *cmd: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
-        return run(["runuser", "-u", "postgres", "--", *cmd], timeout=timeout, check=check)
-
-    def init(self) -> "PostgreSQL":
-        self.dir.mkdir(parents=True)
-        shutil.chown(self.dir, "postgres", "postgres")
-        self._as_postgres(str(PG_BIN / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres")
-        return self
-
-    def standby_of(self, primary: "PostgreSQL") -> "PostgreSQL":
-        self.dir.mkdir(parents=True)
-        shutil.chown(self.dir, "postgres", "postgres")
-        self._as_postgres(str(PG_BIN / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres",
-                          "-D", str(self.data), "-R", "-X", "stream")
-        return self
-
-    def start(self) -> None:
-        self._as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60",
-                          "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1", "start")
-
-    def stop(self) -> None:
-        self._as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop", check=False)
-
-    def promote(self) -> None:
-        self._as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-w", "promote")
-
-    def sql(self, statement: str, db: str = "smime") -> str:
-        return run(["psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", db, "-At", "-c", statement]
-                   ).stdout.decode().strip()
+pytestmark = pytest.mark.skipif(not pg_server.available(), reason="PostgreSQL 15 is not installed (scripts/install-deps.sh)")
 
 
 @pytest.fixture(scope="module")
@@ -233,6 +202,200 @@ def test_a_newer_schema_is_refused_with_a_clear_line(gateways, cluster, milter_b
     assert b"schema version 99, newer than version" in cp.stderr + cp.stdout
     cp = run([str(milter_bin), "store", "migrate", "--config", str(conf)], check=False)
     assert cp.returncode != 0 and b"newer than version" in cp.stderr
+
+
+def test_harvested_on_a_used_by_b_and_removal_seen_within_staleness(gateways, tmp_path):
+    """frank signs a message to us through A's Postfix (external side): A verifies it and
+    harvests his certificate into the shared store; B encrypts its next message to frank with
+    it. Removed on A, B sends frank (encrypt, no certificate) unencrypted within the staleness."""
+    from test_encryption import enveloped_der, signed_inbound
+    a, b, keys, work = gateways
+    rcpt = "frank@sink.test"
+    frank = make_recipient(a.pki_dir, rcpt, tmp_path / "frank.pem")
+    b.send_smtp(from_=ALICE, to=rcpt, data=message(rcpt, "harvest before"))
+    before = rigmod.wait_until(lambda: with_subject(b, rcpt, "harvest before"), rigmod.DELIVERY_TIMEOUT, "before")
+    assert not is_encrypted(before)
+    a.send_smtp(from_=rcpt, to="alice-in@sink.test", external=True, data=signed_inbound(a, frank, rcpt, tmp_path))
+    inbound = rigmod.wait_until(lambda: with_subject(a, "alice-in@sink.test", f"signed by {rcpt}"),
+                                rigmod.DELIVERY_TIMEOUT, "the signed inbound message")
+    assert b"smime=pass" in inbound.message
+    rigmod.wait_until(lambda: "harvest=kept" in a.milter.log(), 30, "the harvest on A")
+    # In the shared store, as harvested (not imported): B's listing shows it with its source.
+    listing = certs(b, "list").stdout.decode()
+    assert any(rcpt in line and "harvested" in line for line in listing.splitlines()), listing
+    assert "harvest=kept" not in b.milter.log()  # B did not see the inbound message
+    n = 0
+
+    def delivered(subject: str) -> rigmod.Delivered:
+        b.send_smtp(from_=ALICE, to=rcpt, data=message(rcpt, subject))
+        return rigmod.wait_until(lambda: with_subject(b, rcpt, subject), rigmod.DELIVERY_TIMEOUT, subject)
+
+    def encrypted_by_b():
+        nonlocal n
+        n += 1
+        got = delivered(f"harvest after {n}")
+        return got if is_encrypted(got) else None
+
+    # A harvest is a change on A: B hears of it by NOTIFY, or at the latest after the staleness.
+    got = rigmod.wait_until(encrypted_by_b, STALENESS + 20, "B to encrypt to the harvested certificate", interval=1)
+    assert openssl_decrypt(enveloped_der(got), frank, tmp_path).startswith(b"Content-Type: multipart/signed")
+    assert certs(a, "remove", rcpt).returncode == 0
+    removed_at = time.monotonic()
+
+    def plaintext_again():
+        nonlocal n
+        n += 1
+        return not is_encrypted(delivered(f"harvest removed {n}"))
+
+    rigmod.wait_until(plaintext_again, STALENESS + 20, "B to stop encrypting to the removed certificate", interval=1)
+    assert time.monotonic() - removed_at < STALENESS + 20
+
+
+DB_USER = "gw"
+DB_PASSWORD = "Corr3ct-horse-battery-staple"
+
+
+@pytest.fixture(scope="module")
+def tls_database():
+    """A third PostgreSQL with ssl=on (server certificate for 127.0.0.1 and localhost made by
+    openssl) where user gw logs in only over TLS with scram-sha-256, owning database smime."""
+    base = Path(tempfile.mkdtemp(prefix="smime-milter-pgtls."))
+    os.chmod(base, 0o755)
+    pg = PostgreSQL(base, "tls").init()
+    ca = pg.enable_tls(base / "pki", DB_USER, DB_PASSWORD)
+    os.chmod(base / "pki", 0o755)
+    ca.chmod(0o644)
+    pg.start()
+    pg.sql(f"CREATE DATABASE smime OWNER {DB_USER}", db="postgres")
+    yield pg, ca, base
+    pg.stop()
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def test_tls_verify_full_and_a_password_file_never_logged(tls_database, milter_bin, tmp_path):
+    pg, ca, base = tls_database
+    password_file = tmp_path / "db.password"
+    password_file.write_text(DB_PASSWORD + "\n")
+    password_file.chmod(0o600)
+    store = f"postgresql://{DB_USER}@127.0.0.1:{pg.port}/smime"
+    r = gateway(milter_bin, store, None, tmp_path)
+    r.milter_settings.extra += f"CertificateStorePasswordFile {password_file}\nCertificateStoreCAFile {ca}\n"
+    r.milter.write_config(r.milter_settings)
+    conf = r.milter.config_path
+    outputs = []
+
+    def cmd(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+        cp = run([str(milter_bin), *args], check=check)
+        outputs.append(cp.stdout + cp.stderr)
+        return cp
+
+    cmd("store", "migrate", "--config", str(conf))
+    try:
+        r.start()
+        pem = make_recipient(r.pki_dir, "erin@sink.test", tmp_path / "erin.pem").read_bytes()
+        (tmp_path / "erin.crt").write_bytes(pem[:pem.index(b"-----BEGIN PRIVATE KEY-----")])
+        assert b"imported" in cmd("certs", "--recipients", "-c", str(conf), "import", str(tmp_path / "erin.crt")).stdout
+        check = cmd("check-config", "--config", str(conf))
+        assert b"PostgreSQL, answers" in check.stdout, check.stdout
+        r.send_smtp(from_=ALICE, to="erin@sink.test", data=message("erin@sink.test", "over tls"))
+        got = rigmod.wait_until(lambda: with_subject(r, "erin@sink.test", "over tls"), rigmod.DELIVERY_TIMEOUT, "over tls")
+        assert is_encrypted(got)
+        # The milter's own connections (the pool, the listener) are TLS, as user gw.
+        assert int(pg.sql(f"SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) "
+                          f"WHERE usename = '{DB_USER}' AND ssl", db="postgres")) >= 1
+        assert pg.sql(f"SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) "
+                      f"WHERE usename = '{DB_USER}' AND NOT ssl", db="postgres") == "0"
+        # A CA that did not issue the server's certificate: check-config says so and fails.
+        other = tmp_path / "other-ca"
+        other.mkdir()
+        run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(other / "ca.key"),
+             "-out", str(other / "ca.pem"), "-days", "2", "-subj", "/CN=some other CA"])
+        wrong = tmp_path / "wrong-ca.conf"
+        wrong.write_text(conf.read_text().replace(f"CertificateStoreCAFile {ca}", f"CertificateStoreCAFile {other / 'ca.pem'}"))
+        bad = cmd("check-config", "--config", str(wrong), check=False)
+        text = (bad.stdout + bad.stderr).decode()
+        assert bad.returncode != 0, text
+        assert "does not answer" in text and "certificate verify failed" in text, text
+        # A wrong password: refused, and said so, without the password.
+        wrong_pw = tmp_path / "wrong.password"
+        wrong_pw.write_text("not-the-password\n")
+        wrong_pw.chmod(0o600)
+        wp = tmp_path / "wrong-pw.conf"
+        wp.write_text(conf.read_text().replace(f"CertificateStorePasswordFile {password_file}",
+                                               f"CertificateStorePasswordFile {wrong_pw}"))
+        bad = cmd("check-config", "--config", str(wp), check=False)
+        text = (bad.stdout + bad.stderr).decode()
+        assert bad.returncode != 0 and "password authentication failed" in text, text
+        log = r.milter.log()
+    finally:
+        r.stop()
+    # The password is in none of it: milter log, command output, the server's log.
+    for out in [log.encode(), *outputs, pg.log.read_bytes()]:
+        assert DB_PASSWORD.encode() not in out
+        assert b"not-the-password" not in out
+
+
+def revocation_servers(out: Path):
+    """make_revocation_pki.py's PKI, `openssl ocsp` and a CRL server; returns (ocsp, crl) processes."""
+    import sys
+    ports = [rigmod.free_port() for _ in range(4)]
+    run([sys.executable, str(Path(__file__).resolve().parents[2] / "Tests" / "fixtures" / "make_revocation_pki.py"),
+         str(out), *map(str, ports)])
+    ocsp_log = out / "ocsp.log"
+    with open(ocsp_log, "wb") as log:
+        ocsp = subprocess.Popen(
+            ["openssl", "ocsp", "-index", str(out / "ocsp" / "index.txt"), "-port", str(ports[0]),
+             "-rsigner", str(out / "ocsp" / "responder.pem"), "-rkey", str(out / "ocsp" / "responder.key"),
+             "-CA", str(out / "intermediate.pem"), "-nmin", "60"],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+    crl = subprocess.Popen(
+        [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "--directory", str(out / "crl"), str(ports[2])],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    # openssl ocsp hangs after a connection that sends nothing: wait for its log line, not the port.
+    rigmod.wait_until(lambda: "waiting for OCSP client connections" in ocsp_log.read_text(errors="replace"), 20,
+                      "the OCSP responder")
+    rigmod.wait_for_port("127.0.0.1", ports[2], 20, "CRL server")
+    return ocsp, crl
+
+
+def test_revocation_answers_fetched_by_a_are_used_by_b_with_the_responders_down(cluster, milter_bin, tmp_path):
+    from test_revocation import message as revocation_message
+    primary, standby = cluster
+    pki = tmp_path / "revocation-pki"
+    ocsp, crl = revocation_servers(pki)
+    store = store_address(primary, standby)
+    sides = []
+    try:
+        for _ in range(2):
+            r = rigmod.Rig(milter_bin=milter_bin)
+            r.milter.cert_dir = pki / "certs"
+            # Verification only (no identities of ours, so nothing is checked at start) and no
+            # RevocationCacheDir: the answers can only be shared through the store.
+            r.milter_settings = rigmod.MilterSettings(
+                mode="v", signing_table=None, sender_map=None,
+                extra=(f"TrustAnchors {pki / 'trust.pem'}\nRevocationCheck ocsp,crl\nRevocationTimeout 5\n"
+                       f"OnRevocationUnknown tempfail\nCertificateStore {store}\nCertificateStoreTimeout 2\n"))
+            sides.append(r)
+            r.start()
+        a, b = sides
+        before = int(primary.sql("SELECT count(*) FROM revocation_cache"))
+        a.send_smtp(from_="good@example.com", to="in@sink.test", external=True,
+                    data=revocation_message(pki, "good", "in@sink.test", tmp_path))
+        [d] = a.sink.wait_for("in@sink.test")
+        assert b"smime=pass" in d.message
+        assert int(primary.sql("SELECT count(*) FROM revocation_cache")) > before
+        # The responder and the CRL server stop: only the shared cache can answer B.
+        rigmod.terminate(ocsp)
+        rigmod.terminate(crl)
+        b.send_smtp(from_="good@example.com", to="in@sink.test", external=True,
+                    data=revocation_message(pki, "good", "in@sink.test", tmp_path))
+        [d] = b.sink.wait_for("in@sink.test")
+        assert b"smime=pass" in d.message, d.message[:600]
+    finally:
+        rigmod.terminate(ocsp)
+        rigmod.terminate(crl)
+        for r in sides:
+            r.stop()
 
 
 class Load:
