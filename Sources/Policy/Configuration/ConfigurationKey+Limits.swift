@@ -36,45 +36,13 @@ public struct LimitSettings: Sendable, Equatable {
 /// Keys for resource limits.
 extension ConfigurationKey {
     static let limits: [ConfigurationKey] = [
-        ConfigurationKey(
-            name: "MaxConnections",
-            syntax: "COUNT",
-            defaultValue: "1000",
-            doc: "At most this many MTA connections are served at once; a connection beyond it gets a tempfail at connect (the MTA gives its own 4xx) with a log line, and the MTA keeps the mail and retries.",
-            apply: { value, _, config in
-                guard let n = Int(value), (1...100_000).contains(n) else {
-                    throw ValueProblem("expected a number of connections from 1 to 100000")
-                }
-                config.limits.maxConnections = n
-            },
-            show: { String($0.limits.maxConnections) }
-        ),
-        ConfigurationKey(
-            name: "MilterTimeout",
-            syntax: "SECONDS",
-            defaultValue: "600",
-            doc: "Seconds libmilter waits for the MTA's next packet (smfi_settimeout); read at start, not on reload.",
-            apply: { value, _, config in
-                guard let n = Int(value), (1...86_400).contains(n) else {
-                    throw ValueProblem("expected a number of seconds from 1 to 86400")
-                }
-                config.limits.milterTimeout = n
-            },
-            show: { String($0.limits.milterTimeout) }
-        ),
-        ConfigurationKey(
-            name: "MaxConcurrentMessages",
-            syntax: "COUNT",
-            defaultValue: "4 per CPU, at least 8",
-            doc: "At most this many messages are decided (signed, verified, encrypted) at once; at end-of-message the others wait for a place, holding only their spool file, and one that waits over 120 s is tempfailed (451 4.3.2, the MTA retries). Bounds the memory of many large messages ending together. 0: no limit.",
-            apply: { value, _, config in
-                guard let n = Int(value), (0...100_000).contains(n) else {
-                    throw ValueProblem("expected a number of messages from 0 (no limit) to 100000")
-                }
-                config.limits.concurrentMessages = n
-            },
-            show: { String($0.limits.concurrentMessages) }
-        ),
+        count("MaxConnections", default: 1000, range: 1...100_000, \.maxConnections,
+              doc: "At most this many MTA connections are served at once; a connection beyond it gets a tempfail at connect (the MTA gives its own 4xx) with a log line, and the MTA keeps the mail and retries."),
+        count("MilterTimeout", syntax: "SECONDS", default: 600, range: 1...86_400, \.milterTimeout,
+              doc: "Seconds libmilter waits for the MTA's next packet (smfi_settimeout); read at start, not on reload."),
+        count("MaxConcurrentMessages", default: LimitSettings.defaultConcurrentMessages, shownDefault: "4 per CPU, at least 8",
+              range: 0...100_000, \.concurrentMessages,
+              doc: "At most this many messages are decided (signed, verified, encrypted) at once; at end-of-message the others wait for a place, holding only their spool file, and one that waits over 120 s is tempfailed (451 4.3.2, the MTA retries). Bounds the memory of many large messages ending together. 0: no limit."),
         count("MaxMIMEDepth", default: 32, range: 1...MIMELimits.depthCap, \.mimeDepth,
               doc: "Deepest nesting of MIME entities (multiparts and message/rfc822) in mail that is verified, harvested from or diagnosed; deeper mail gets smime=neutral with the reason. Outbound signing has its own bound (64)."),
         count("MaxMIMEParts", default: 1_000, range: 1...100_000, \.mimeParts,
@@ -92,12 +60,13 @@ extension ConfigurationKey {
     ]
 
     /// A key holding a whole number within `range`, stored in `LimitSettings`.
-    private static func count(_ name: String, default value: Int, range: ClosedRange<Int>,
-                              _ field: WritableKeyPath<LimitSettings, Int> & Sendable, doc: String) -> ConfigurationKey {
+    private static func count(_ name: String, syntax: String = "COUNT", default value: Int, shownDefault: String? = nil,
+                              range: ClosedRange<Int>, _ field: WritableKeyPath<LimitSettings, Int> & Sendable,
+                              doc: String) -> ConfigurationKey {
         ConfigurationKey(
             name: name,
-            syntax: "COUNT",
-            defaultValue: String(value),
+            syntax: syntax,
+            defaultValue: shownDefault ?? String(value),
             doc: doc,
             apply: { text, _, config in
                 guard let n = Int(text), range.contains(n) else {
