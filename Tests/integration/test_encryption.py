@@ -145,15 +145,8 @@ def test_encrypted_to_a_dropped_in_certificate_decrypts_with_openssl_nss_and_gpg
     assert nss.returncode == 0, nss.stderr.decode()
     assert nss.stdout == entity
     # gpgsm --decrypt, the key imported as a legacy PKCS#12 (what gpgsm 2.2 reads).
-    home = tmp_path / "gnupg"
-    home.mkdir(mode=0o700)
-    env = {**os.environ, "GNUPGHOME": str(home)}
-    run(["openssl", "pkcs12", "-export", "-in", str(key), "-inkey", str(key), "-passout", "pass:p12", "-name", "r",
-         "-certpbe", "PBE-SHA1-3DES", "-keypbe", "PBE-SHA1-3DES", "-macalg", "sha1", "-out", str(tmp_path / "l.p12")])
+    env = gpgsm_home_with_key(key, tmp_path)
     try:
-        imp = subprocess.run(["gpgsm", "--batch", "--pinentry-mode", "loopback", "--passphrase-fd", "0", "--import",
-                              str(tmp_path / "l.p12")], input=b"p12\n", env=env, capture_output=True, timeout=60)
-        assert imp.returncode == 0, imp.stderr.decode()
         dec = subprocess.run(["gpgsm", "--batch", "--pinentry-mode", "loopback", "--passphrase-fd", "0", "--decrypt",
                               str(tmp_path / "in.der")], input=b"p12\n", env=env, capture_output=True, timeout=60)
         assert dec.returncode == 0, dec.stderr.decode()
@@ -161,6 +154,31 @@ def test_encrypted_to_a_dropped_in_certificate_decrypts_with_openssl_nss_and_gpg
     finally:
         subprocess.run(["gpgconf", "--kill", "gpg-agent"], env=env, capture_output=True, timeout=30)
     assert "encrypted=1" in enc_rig.milter.log()
+
+
+def gpgsm_home_with_key(key: Path, tmp_path: Path, attempts: int = 6) -> dict:
+    """A throw-away GnuPG home holding `key` (PEM key + certificate), imported as legacy PKCS#12.
+
+    gpgsm 2.2 refuses about one in fifty of the PKCS#12 files OpenSSL writes ("error parsing or
+    decrypting the PKCS#12 file"), depending only on the random salt, with every PBE choice; a
+    fresh export into a fresh home imports, so this tries a few before it fails."""
+    errors = []
+    for attempt in range(1, attempts + 1):
+        home = tmp_path / f"gnupg{attempt}"
+        home.mkdir(mode=0o700)
+        env = {**os.environ, "GNUPGHOME": str(home)}
+        p12 = tmp_path / f"l{attempt}.p12"
+        run(["openssl", "pkcs12", "-export", "-in", str(key), "-inkey", str(key), "-passout", "pass:p12", "-name", "r",
+             "-certpbe", "PBE-SHA1-3DES", "-keypbe", "PBE-SHA1-3DES", "-macalg", "sha1", "-out", str(p12)])
+        imp = subprocess.run(["gpgsm", "--batch", "--pinentry-mode", "loopback", "--passphrase-fd", "0", "--import",
+                              str(p12)], input=b"p12\n", env=env, capture_output=True, timeout=60)
+        listed = subprocess.run(["gpgsm", "--batch", "--with-colons", "--list-secret-keys"], env=env,
+                                capture_output=True, timeout=60)
+        if imp.returncode == 0 and any(l.startswith(b"crs:") for l in listed.stdout.splitlines()):
+            return env
+        errors.append(f"attempt {attempt}: {imp.stderr.decode(errors='replace')}")
+        subprocess.run(["gpgconf", "--kill", "gpg-agent"], env=env, capture_output=True, timeout=30)
+    raise AssertionError("gpgsm --import failed:\n" + "\n".join(errors))
 
 
 def test_mixed_recipients_are_split_with_452_4_5_3(enc_rig, tmp_path):

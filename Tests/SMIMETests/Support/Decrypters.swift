@@ -76,18 +76,34 @@ enum NSSDecrypter {
 
 /// GnuPG `gpgsm --decrypt` with the recipient's key imported (legacy PKCS#12) into a throw-away home.
 enum GPGSMDecrypter {
+    /// gpgsm 2.2 refuses about one in fifty of the PKCS#12 files OpenSSL writes ("error parsing or
+    /// decrypting the PKCS#12 file"), depending only on the random salt; a fresh export (new salt)
+    /// into a fresh home imports. Seen on Debian 12's gpgsm 2.2.40 with every PBE choice.
+    static let importAttempts = 6
+
     static func decrypt(der: [UInt8], recipientPEM: String) throws -> Decrypted {
         let scratch = try TemporaryDirectory(prefix: "gpgsm-dec")
-        let home = scratch.path + "/home"
-        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: false,
-                                                attributes: [.posixPermissions: 0o700])
-        let environment = ["GNUPGHOME": home]
-        defer { _ = try? Subprocess.run("gpgconf", ["--kill", "gpg-agent"], environment: environment) }
-        let p12 = try OpenSSLDecrypter.pkcs12(recipientPEM: recipientPEM, passphrase: "p12", legacy: true, in: scratch)
         let passFile = try scratch.write("pass", Array("p12\n".utf8))
-        let imported = try Subprocess.run("sh", ["-c", "gpgsm --batch --pinentry-mode loopback --passphrase-fd 0 --import \"$1\" < \"$2\"",
-                                                 "sh", p12, passFile], environment: environment)
-        guard imported.status == 0 else { throw TestFailure("gpgsm --import failed: \(imported.combined)") }
+        var environment: [String: String] = [:]
+        var failures: [String] = []
+        for attempt in 1...importAttempts {
+            let home = scratch.path + "/home\(attempt)"
+            try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: false,
+                                                    attributes: [.posixPermissions: 0o700])
+            environment = ["GNUPGHOME": home]
+            let p12 = try OpenSSLDecrypter.pkcs12(recipientPEM: recipientPEM, passphrase: "p12", legacy: true, in: scratch)
+            let imported = try Subprocess.run("sh", ["-c", "gpgsm --batch --pinentry-mode loopback --passphrase-fd 0 --import \"$1\" < \"$2\"",
+                                                     "sh", p12, passFile], environment: environment)
+            let secret = try Subprocess.run("gpgsm", ["--batch", "--with-colons", "--list-secret-keys"], environment: environment)
+            if imported.status == 0, secret.status == 0, secret.stdout.split(separator: "\n").contains(where: { $0.hasPrefix("crs:") }) {
+                failures = []
+                break
+            }
+            failures.append("attempt \(attempt): \(imported.combined)")
+            _ = try? Subprocess.run("gpgconf", ["--kill", "gpg-agent"], environment: environment)
+        }
+        defer { _ = try? Subprocess.run("gpgconf", ["--kill", "gpg-agent"], environment: environment) }
+        guard failures.isEmpty else { throw TestFailure("gpgsm --import failed: \(failures.joined(separator: "\n"))") }
         let input = try scratch.write("in.der", der)
         let output = scratch.path + "/out"
         let result = try Subprocess.run("sh", ["-c", "gpgsm --batch --pinentry-mode loopback --passphrase-fd 0 --output \"$1\" --decrypt \"$2\" < \"$3\"",
