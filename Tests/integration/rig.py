@@ -568,12 +568,17 @@ class Postfix:
         self.milter_socket = milter_socket
         # Milters that run before ours (a disclaimer milter), in Postfix's order.
         self.milters_before = list(milters_before)
+        # More domains relayed to the 8BITMIME sink (mail to addresses of certificates the test
+        # did not make, e.g. the corpus's Bob@example.com); set before start().
+        self.extra_relay_domains: list[str] = []
         self.running = False
 
     # -- configuration ------------------------------------------------------------------------
     def main_cf(self) -> str:
         r = self.root
         milters = ", ".join(self.milters_before + ([self.milter_socket] if self.milter_socket else []))
+        extra_domains = "".join(" " + d for d in self.extra_relay_domains)
+        extra_transports = "".join(f", {d}=smtp:[{INTERNAL_ADDR}]:{self.sink_port}" for d in self.extra_relay_domains)
         return f"""\
 compatibility_level = 3.6
 config_directory = {self.config_dir}
@@ -592,8 +597,8 @@ biff = no
 inet_interfaces = {INTERNAL_ADDR}
 inet_protocols = ipv4
 mynetworks = 127.0.0.0/8
-relay_domains = {SINK_DOMAIN} {SINK8_DOMAIN}
-transport_maps = inline:{{ {SINK_DOMAIN}=smtp:[{INTERNAL_ADDR}]:{self.sink_port}, {SINK8_DOMAIN}=smtp:[{INTERNAL_ADDR}]:{self.sink8_port} }}
+relay_domains = {SINK_DOMAIN} {SINK8_DOMAIN}{extra_domains}
+transport_maps = inline:{{ {SINK_DOMAIN}=smtp:[{INTERNAL_ADDR}]:{self.sink_port}, {SINK8_DOMAIN}=smtp:[{INTERNAL_ADDR}]:{self.sink8_port}{extra_transports} }}
 default_transport = error:the test rig relays only to {SINK_DOMAIN} and {SINK8_DOMAIN}
 smtp_dns_support_level = disabled
 smtpd_relay_restrictions = permit_mynetworks permit_sasl_authenticated reject_unauth_destination

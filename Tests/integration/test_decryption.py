@@ -1,7 +1,10 @@
 # SPDX-License-Identifier: Apache-2.0
 """Inbound decryption through a real Postfix: messages encrypted by `openssl cms -encrypt`
-(AES-CBC, AES-GCM, RSA-OAEP, ECDH) to an identity of CertificateDir arrive decrypted with
-X-SMIME-Decrypted; failures (no key, corrupt envelope, GCM tag mismatch, refused 3DES) are
+(AES-CBC, AES-GCM, RSA-OAEP, ECDH), NSS `cmsutil -E` and `gpgsm --encrypt` to an identity of
+CertificateDir, and the enveloped messages of ../shared/corpus with the keys given there, arrive
+decrypted with X-SMIME-Decrypted and their inner signatures get the corpus's expected result;
+encrypt-then-sign and sign-encrypt-sign (RFC 2634) are opened under their outer signature, which
+is reported beside the inner result; failures (no key, corrupt envelope, GCM tag mismatch, refused 3DES) are
 delivered as they came with the cause in the header and the log line, or tempfailed;
 a decrypt recipient and an outside one in one transaction are split with 452 4.5.3.
 """
@@ -9,7 +12,10 @@ from __future__ import annotations
 
 import base64
 import email
+import email.utils
+import hashlib
 import os
+import re
 import smtplib
 import subprocess
 from pathlib import Path
@@ -21,10 +27,15 @@ from rig import EXTERNAL_ADDR, run
 from test_encryption import _pki_module
 
 PARTNER = "partner@outside.example"
+CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
+# The corpus recipients whose keys ../shared/corpus gives (their certificates' addresses).
+CORPUS_KEYS = {"Bob.crt": ("comm-central", "Bob@example.com"), "Fran.crt": ("comm-central", "Fran@example.com"),
+               "Fran-ec.crt": ("comm-central", "Fran-ec@example.com"),
+               "cert.pem": ("bc-java", "massi@direct.tiani-spirit.net")}
 DORA = "dora@sink.test"
 ED = "ed@sink.test"
 OUTSIDER = "outsider@sink.test"
-TABLE = f"{DORA} decrypt\n{ED} decrypt\nkeeper@sink.test keep\n"
+TABLE = f"{DORA} decrypt\n{ED} decrypt\nkeeper@sink.test keep\n" + "".join(f"{a} decrypt\n" for _, a in CORPUS_KEYS.values())
 TEXT = "Content-Type: text/plain; charset=us-ascii\n\nThe merger closes on Friday.\n"
 
 
@@ -45,14 +56,30 @@ def make_identity(pki: Path, address: str, out: Path, *, ec: bool = False) -> Pa
 @pytest.fixture(scope="module")
 def dec_rig(request, milter_bin, tmp_path_factory):
     work = tmp_path_factory.mktemp("dec")
+    assert (CORPUS / "MANIFEST.tsv").is_file(), f"the corpus is missing at {CORPUS}"
     r = rigmod.Rig(milter_bin=milter_bin)
     (r.root / "decryption.table").write_text(TABLE)
+    r.postfix.extra_relay_domains = sorted({a.split("@")[1] for _, a in CORPUS_KEYS.values()})
+    # The rig's root, and Thunderbird's test CA for the corpus's inner signatures; written
+    # after the rig has made its PKI (below), read by the milter at the reload.
+    anchors = r.root / "anchors.pem"
+    anchors.write_bytes((CORPUS / "anchors" / "comm-central" / "TestCA.pem").read_bytes())
+    r.metrics_port = rigmod.free_port()
     r.milter_settings = rigmod.MilterSettings(
         mode="sv",
-        extra=(f"TrustAnchors {r.root / 'pki' / 'root.pem'}\n"
-               f"DecryptionTable {r.root / 'decryption.table'}\n"))
+        extra=(f"TrustAnchors {anchors}\n"
+               f"DecryptionTable {r.root / 'decryption.table'}\n"
+               f"MetricsListen {rigmod.INTERNAL_ADDR}:{r.metrics_port}\n"))
     r.start()
     request.addfinalizer(r.stop)
+    anchors.write_bytes((r.pki_dir / "root.pem").read_bytes()
+                        + (CORPUS / "anchors" / "comm-central" / "TestCA.pem").read_bytes())
+    for name, (source, address) in CORPUS_KEYS.items():
+        keys = CORPUS / "keys" / source
+        key = keys / ("key.pem" if name == "cert.pem" else name[:-4] + ".key")
+        out = r.pki_dir / "certs" / f"corpus-{address.split('@')[0].lower()}.pem"
+        out.write_bytes((keys / name).read_bytes() + b"\n" + key.read_bytes())
+        os.chmod(out, 0o600)
     r.keys = {DORA: make_identity(r.pki_dir, DORA, r.pki_dir / "certs" / "dora.pem"),
               ED: make_identity(r.pki_dir, ED, r.pki_dir / "certs" / "ed.pem", ec=True),
               "stranger": make_identity(r.pki_dir, DORA, work / "stranger.pem")}
@@ -221,3 +248,252 @@ def test_decrypt_command_prints_the_message_as_delivered(dec_rig, milter_bin):
     out = email.message_from_bytes(cp.stdout)
     assert out.get_content_type() == "application/pkcs7-mime"
     assert out["X-SMIME-Decrypted"].startswith("failed (cause=no_key;")
+
+
+def enveloped_message(rcpt: str, subject: str, der: bytes, from_: str = PARTNER) -> str:
+    """A message whose root is `der` (EnvelopedData) as application/pkcs7-mime."""
+    return (f"From: {from_}\nTo: {rcpt}\nSubject: {subject}\nMessage-ID: <{subject.replace(' ', '-')}@outside.example>\n"
+            "MIME-Version: 1.0\nContent-Type: application/pkcs7-mime; smime-type=enveloped-data; name=smime.p7m\n"
+            "Content-Transfer-Encoding: base64\nContent-Disposition: attachment; filename=smime.p7m\n\n"
+            + base64.encodebytes(der).decode())
+
+
+def dora_certificate(r) -> Path:
+    cert = r.work / "dora.crt"
+    cert.write_bytes(run(["openssl", "x509", "-in", str(r.keys[DORA])]).stdout)
+    return cert
+
+
+def assert_decrypted_text(r, rcpt: str, subject: str, text: str) -> rigmod.Delivered:
+    d = delivered_with(r, rcpt, subject)
+    msg = d.parsed()
+    assert msg.get_content_type() == "text/plain", msg.get("Content-Type")
+    assert msg.get_payload().strip() == text
+    value = header(d, "X-SMIME-Decrypted")
+    assert value and value.startswith("yes (by test.example; identity "), value
+    return d
+
+
+def test_nss_cmsutil_envelope_arrives_decrypted(dec_rig, tmp_path):
+    """Thunderbird's library encrypts (AES-128-CBC, RSA PKCS#1 v1.5, indefinite-length BER)."""
+    db = tmp_path / "nss"
+    db.mkdir()
+    run(["certutil", "-N", "--empty-password", "-d", f"sql:{db}"])
+    run(["certutil", "-A", "-n", "root", "-t", "C,C,C", "-i", str(dec_rig.pki_dir / "root.pem"), "-d", f"sql:{db}"])
+    run(["certutil", "-A", "-n", "issuing", "-t", ",,", "-i", str(dec_rig.pki_dir / "intermediate.pem"), "-d", f"sql:{db}"])
+    run(["certutil", "-A", "-n", "dora", "-t", ",,", "-i", str(dora_certificate(dec_rig)), "-d", f"sql:{db}"])
+    (tmp_path / "in.txt").write_text(TEXT)
+    run(["cmsutil", "-E", "-r", DORA, "-i", str(tmp_path / "in.txt"), "-d", f"sql:{db}", "-o", str(tmp_path / "nss.der")])
+    subject = "encrypted by nss cmsutil"
+    dec_rig.send_smtp(from_=PARTNER, to=DORA, data=enveloped_message(DORA, subject, (tmp_path / "nss.der").read_bytes()),
+                      external=True)
+    assert_decrypted_text(dec_rig, DORA, subject, "The merger closes on Friday.")
+
+
+def test_gpgsm_envelope_arrives_decrypted(dec_rig, tmp_path):
+    """GnuPG's S/MIME tool encrypts to dora's certificate (chain trusted in a throw-away home)."""
+    home = tmp_path / "gnupg"
+    home.mkdir(mode=0o700)
+    env = {**os.environ, "GNUPGHOME": str(home)}
+    (home / "gpgsm.conf").write_text("disable-crl-checks\n")
+    try:
+        run(["gpgsm", "--batch", "--import", str(dec_rig.pki_dir / "root.pem"), str(dec_rig.pki_dir / "intermediate.pem"),
+             str(dora_certificate(dec_rig))], env=env)
+        listing = run(["gpgsm", "--with-colons", "--list-keys", "smime-milter Test Root CA"], env=env).stdout.decode()
+        root_fpr = next(l.split(":")[9] for l in listing.splitlines() if l.startswith("fpr:"))
+        (home / "trustlist.txt").write_text(f"{root_fpr} S relax\n")
+        (tmp_path / "in.txt").write_text(TEXT)
+        run(["gpgsm", "--batch", "--output", str(tmp_path / "gpgsm.der"), "-r", DORA, "--encrypt", str(tmp_path / "in.txt")],
+            env=env)
+    finally:
+        subprocess.run(["gpgconf", "--kill", "gpg-agent"], env=env, capture_output=True, timeout=30)
+    subject = "encrypted by gpgsm"
+    dec_rig.send_smtp(from_=PARTNER, to=DORA, data=enveloped_message(DORA, subject, (tmp_path / "gpgsm.der").read_bytes()),
+                      external=True)
+    assert_decrypted_text(dec_rig, DORA, subject, "The merger closes on Friday.")
+
+
+# Corpus messages whose signed root holds the envelope: (inner result, outer result). The
+# corpus says each outer signature is invalid (signed over LF line ends, or copied from another
+# message: smime-manual/readme.txt) and the opaque ones valid; the inner layer is what is inside.
+SIGNED_LAYER = {
+    "alice.env.dsig.SHA1.multipart.eml": ("none", "fail"), "alice.env.dsig.SHA256.multipart.eml": ("none", "fail"),
+    "alice.env.dsig.SHA384.multipart.eml": ("none", "fail"), "alice.env.dsig.SHA512.multipart.eml": ("none", "fail"),
+    "alice.env.sig.SHA1.opaque.eml": ("none", "policy"), "alice.env.sig.SHA256.opaque.eml": ("none", "pass"),
+    "alice.env.sig.SHA384.opaque.eml": ("none", "pass"), "alice.env.sig.SHA512.opaque.eml": ("none", "pass"),
+    "alice.dsig.SHA256.multipart.env.dsig.eml": ("pass", "fail"),
+    "outer-smime-bad-sig-inner-smime-enc.eml": ("none", "fail"),
+    "outer-smime-bad-sig-inner-smime-enc-sig.eml": ("pass", "fail"),
+}
+# Corpus messages with an encrypted part among other parts: never opened (EFAIL).
+ENCRYPTED_PART_AMONG_OTHERS = ["comm-central/mailnews/test/data/smime-manual/alice.env.mixed.dsig.SHA256.multipart.eml",
+                               "comm-central/mailnews/test/data/smime-manual/outer-pgp-sig-inner-smime-enc.eml",
+                               "comm-central/mail/test/browser/smime/data/multipart-alternative.eml"]
+
+
+def corpus_rows() -> list[tuple[str, str, str, str | None]]:
+    """(file, recipient key, inner result, outer result) of each corpus message encrypted to a key
+    the corpus gives whose root is the envelope, or a signed root over it."""
+    rows, seen = [], set()
+    if not (CORPUS / "MANIFEST.tsv").is_file():
+        return [("MANIFEST.tsv missing", "", "", None)]
+    for line in (CORPUS / "MANIFEST.tsv").read_text().splitlines()[1:]:
+        cols = line.split("\t")
+        file, kind, expected, digest, result = cols[0], cols[1], cols[2], cols[5], cols[7]
+        name = file.rsplit("/", 1)[-1]
+        if file in seen:
+            continue
+        seen.add(file)
+        if name in SIGNED_LAYER:
+            rows.append((file, "Bob.crt", *SIGNED_LAYER[name]))
+            continue
+        key = next((k for k in CORPUS_KEYS if f"dec:{k}" in result or f"decrypt {k}" in result), None)
+        if key is None or not kind.startswith("enveloped>"):
+            continue
+        inner = kind.split(">", 1)[1]
+        want = "none" if inner == "plain" else ("policy" if digest == "sha1" else "pass" if expected == "valid" else expected)
+        rows.append((file, key, want, None))
+    return rows
+
+
+@pytest.mark.parametrize("file,key,want,outer", corpus_rows(), ids=[r[0].rsplit("/", 1)[-1] for r in corpus_rows()])
+def test_corpus_envelopes_decrypt_through_postfix(dec_rig, tmp_path, file, key, want, outer):
+    """Each enveloped corpus message sent to the address of its key: delivered decrypted to what
+    `openssl cms -decrypt` gives, the inner signature with the corpus's expected result."""
+    raw = (CORPUS / file).read_bytes()
+    if raw.startswith(b"From "):
+        raw = raw.split(b"\n", 1)[1]   # an mbox separator line
+    source, rcpt = CORPUS_KEYS[key]
+    keys = CORPUS / "keys" / source
+    key_file = keys / ("key.pem" if key == "cert.pem" else key[:-4] + ".key")
+    subject = f"corpus {file.rsplit('/', 1)[-1]}"
+    data = replace_fields(raw, {"Subject": subject, "To": rcpt,
+                                "Message-ID": f"<{hashlib.sha256(file.encode()).hexdigest()[:16]}@corpus.example>"})
+    sender = email.utils.parseaddr(email.message_from_bytes(raw).get("From", PARTNER))[1] or PARTNER
+    dec_rig.send_smtp(from_=sender, to=rcpt, data=data, external=True)
+    d = delivered_with(dec_rig, rcpt, subject)
+    envelope = raw
+    if outer is not None and email.message_from_bytes(raw).get_content_type() == "multipart/signed":
+        envelope = email.message_from_bytes(raw).get_payload(0).as_bytes()
+    elif outer is not None:
+        (tmp_path / "outer.eml").write_bytes(raw)
+        envelope = run(["openssl", "cms", "-verify", "-noverify", "-in", str(tmp_path / "outer.eml")]).stdout
+    (tmp_path / "m.eml").write_bytes(envelope)
+    value = header(d, "X-SMIME-Decrypted")
+    if b"des-ede3-cbc" in run(["openssl", "cms", "-cmsout", "-print", "-in", str(tmp_path / "m.eml")]).stdout:
+        # 3DES is refused by default (DecryptionWeakCiphers): delivered as it came, with the cause.
+        assert value and value.startswith("failed (cause=refused_cipher;"), value
+        assert d.parsed().get_content_type() == "application/pkcs7-mime"
+        return
+    assert value and value.startswith("yes ("), (value, dec_rig.milter.log()[-2000:])
+    # openssl's plaintext of the envelope is what was delivered (body, line ends aside).
+    plain = run(["openssl", "cms", "-decrypt", "-binary", "-in", str(tmp_path / "m.eml"), "-inkey", str(key_file)]).stdout
+    plain = plain.replace(b"\r\n", b"\n")
+    # OpenSSL's interop messages hold bare text, no MIME header: all of it is the body.
+    expected_body = plain.split(b"\n\n", 1)[1] if re.match(rb"[!-9;-~]+:", plain) else plain
+    assert d.body.replace(b"\r\n", b"\n").strip() == expected_body.strip()
+    results = [r.strip() for r in header(d, "Authentication-Results").split(";")[1:]]
+    assert results[0].startswith(f"smime={want}"), results
+    if outer is not None:
+        # The outer signature over the ciphertext, reported apart, never as the message's result.
+        assert len(results) == 2 and results[1].startswith(f"smime={outer} (signature over the encrypted message"), results
+    else:
+        assert len(results) == 1, results
+
+
+@pytest.mark.parametrize("file", ENCRYPTED_PART_AMONG_OTHERS, ids=[f.rsplit("/", 1)[-1] for f in ENCRYPTED_PART_AMONG_OTHERS])
+def test_corpus_encrypted_parts_among_others_stay_encrypted(dec_rig, file):
+    """EFAIL: an envelope beside parts the sender chose is delivered as it came, for Bob too."""
+    raw = (CORPUS / file).read_bytes()
+    subject = f"efail {file.rsplit('/', 1)[-1]}"
+    data = replace_fields(raw, {"Subject": subject, "To": "Bob@example.com",
+                                "Message-ID": f"<{hashlib.sha256(file.encode()).hexdigest()[:16]}@corpus.example>"})
+    dec_rig.send_smtp(from_="alice@example.com", to="Bob@example.com", data=data, external=True)
+    d = delivered_with(dec_rig, "Bob@example.com", subject)
+    assert header(d, "X-SMIME-Decrypted") is None
+    assert d.body.replace(b"\r\n", b"\n").strip() == data.replace(b"\r\n", b"\n").split(b"\n\n", 1)[1].strip()
+
+
+def replace_fields(raw: bytes, fields: dict[str, str]) -> bytes:
+    """`raw` with the named header fields (and their continuation lines) replaced; the body and
+    every other byte as they were, so that signatures over it still verify."""
+    nl = b"\r\n" if raw.split(b"\n", 1)[0].endswith(b"\r") else b"\n"
+    sep = nl + nl
+    head, body = raw.split(sep, 1)
+    kept, skipping = [], False
+    names = {n.lower().encode() for n in fields}
+    for line in head.split(nl):
+        if line[:1] in (b" ", b"\t"):
+            if not skipping:
+                kept.append(line)
+            continue
+        skipping = line.split(b":", 1)[0].strip().lower() in names
+        if not skipping:
+            kept.append(line)
+    new = [f"{k}: {v}".encode() for k, v in fields.items()]
+    return nl.join(new + kept) + sep + body
+
+
+def openssl_sign(work: Path, content: bytes, signer: Path, intermediate: Path, *, detached: bool) -> bytes:
+    (work / "to-sign").write_bytes(content)
+    cmd = ["openssl", "cms", "-sign", "-in", str(work / "to-sign"), "-signer", str(signer), "-md", "sha256",
+           "-certfile", str(intermediate), "-binary"]
+    if not detached:
+        cmd.append("-nodetach")
+    return run(cmd).stdout
+
+
+def test_sign_encrypt_sign_is_opened_to_the_inner_signature(dec_rig, tmp_path):
+    """RFC 2634's triple wrap, made by openssl: alice signs, encrypts to dora, signs again."""
+    alice = dec_rig.pki_dir / "certs" / "alice.pem"
+    inter = dec_rig.pki_dir / "intermediate.pem"
+    inner = openssl_sign(tmp_path, TEXT.replace("\n", "\r\n").encode(), alice, inter, detached=False)
+    inner_entity = b"\r\n".join(l for l in inner.replace(b"\r\n", b"\n").split(b"\n") if not l.startswith(b"MIME-Version"))
+    (tmp_path / "inner.eml").write_bytes(inner_entity)
+    enveloped = run(["openssl", "cms", "-encrypt", "-in", str(tmp_path / "inner.eml"), "-recip", str(dora_certificate(dec_rig)),
+                     "-aes256", "-binary"]).stdout
+    envelope_entity = b"\r\n".join(l for l in enveloped.replace(b"\r\n", b"\n").split(b"\n") if not l.startswith(b"MIME-Version"))
+    outer = openssl_sign(tmp_path, envelope_entity, alice, inter, detached=False)
+    subject = "triple wrapped"
+    data = (f"From: alice@example.com\nTo: {DORA}\nSubject: {subject}\nMessage-ID: <triple@example.com>\n").encode() \
+        + outer.replace(b"\r\n", b"\n")
+    dec_rig.send_smtp(from_="alice@example.com", to=DORA, data=data, external=True)
+    d = delivered_with(dec_rig, DORA, subject)
+    assert header(d, "X-SMIME-Decrypted").startswith("yes ("), dec_rig.milter.log()[-1500:]
+    assert d.parsed().get_content_type() == "application/pkcs7-mime"
+    assert "signed-data" in d.parsed()["Content-Type"]
+    results = [r.strip() for r in header(d, "Authentication-Results").split(";")[1:]]
+    assert results[0].startswith("smime=pass body.smime-identifier=alice@example.com"), results
+    assert results[1].startswith("smime=pass (signature over the encrypted message, removed when decrypted)"), results
+    assert "outer_signature=pass" in dec_rig.milter.log()
+    # What is delivered is alice's inner signed message, and openssl verifies it.
+    (tmp_path / "delivered.eml").write_bytes(d.message)
+    ok = run(["openssl", "cms", "-verify", "-in", str(tmp_path / "delivered.eml"), "-CAfile", str(dec_rig.trust_anchor),
+              "-purpose", "any"], check=False)
+    assert ok.returncode == 0, ok.stderr.decode()
+    assert ok.stdout.replace(b"\r\n", b"\n").endswith(b"The merger closes on Friday.\n")
+
+
+def test_decryption_metrics(dec_rig):
+    """smime_milter_decryption_total counts each outcome once: one decrypted, one failed (no key)."""
+    import urllib.request
+
+    def metric(result: str, cause: str = "") -> int:
+        with urllib.request.urlopen(f"http://{rigmod.INTERNAL_ADDR}:{dec_rig.metrics_port}/metrics", timeout=10) as resp:
+            text = resp.read().decode()
+        for line in text.splitlines():
+            if line.startswith("smime_milter_decryption_total{") and f'result="{result}"' in line and f'cause="{cause}"' in line:
+                return int(float(line.rsplit(" ", 1)[1]))
+        return 0
+    before = (metric("decrypted"), metric("failed", "no_key"), metric("kept"))
+    dec_rig.send_smtp(from_=PARTNER, to=DORA, external=True,
+                      data=encrypted(dec_rig.work, DORA, dec_rig.keys[DORA], "metrics decrypted", ["-aes256"]))
+    delivered_with(dec_rig, DORA, "metrics decrypted")
+    dec_rig.send_smtp(from_=PARTNER, to=DORA, external=True,
+                      data=encrypted(dec_rig.work, DORA, dec_rig.keys["stranger"], "metrics no key", ["-aes256"]))
+    delivered_with(dec_rig, DORA, "metrics no key")
+    dec_rig.send_smtp(from_=PARTNER, to="keeper@sink.test", external=True,
+                      data=encrypted(dec_rig.work, "keeper@sink.test", dec_rig.keys[DORA], "metrics kept", ["-aes256"]))
+    delivered_with(dec_rig, "keeper@sink.test", "metrics kept")
+    after = (metric("decrypted"), metric("failed", "no_key"), metric("kept"))
+    assert tuple(a - b for a, b in zip(after, before)) == (1, 1, 1), (before, after)

@@ -85,7 +85,17 @@ extension MessagePolicy {
             return configuration.failureRules.error("\(error)", outcome: PolicyOutcome(decision: .error(reason: "")))
         }
         let forged = forgedDecryptionFields(message.fields)
-        guard MessageDecryptor.envelope(fields: message.fields, body: body) != nil else {
+        // The envelope: the root, or the content of a signed root (encrypt-then-sign, and the
+        // outer layer of a triple wrap). Never an encrypted part among others (EFAIL).
+        let envelope: (fields: [HeaderField], body: [UInt8])
+        let underSignature: Bool
+        if MessageDecryptor.envelope(fields: message.fields, body: body) != nil {
+            envelope = (message.fields, body)
+            underSignature = false
+        } else if let signed = MessageDecryptor.signedEnvelope(fields: message.fields, body: body) {
+            envelope = signed
+            underSignature = true
+        } else {
             return verifyWithout(message, extraEdits: forged, now: now, details: forged.isEmpty ? [] : [("removed", "\(forged.count) forged \(DecryptionSetup.fieldName)")])
         }
         switch decryption.choice(for: message.recipients) {
@@ -100,9 +110,16 @@ extension MessagePolicy {
         }
         let decrypted: DecryptedMessage
         do {
-            decrypted = try open(message, body: body, decryption: decryption)
+            decrypted = try open(message, envelope: envelope, decryption: decryption)
         } catch {
             return decryptionFailed(message, failure: error, forged: forged, decryption: decryption, now: now)
+        }
+        // The outer signature goes with the layer it signed, so it is verified on the message as
+        // it came and reported beside the result of what is delivered (it is not a signature on
+        // the plaintext: anyone can sign someone else's ciphertext, RFC 2634 §1.1).
+        var outerSignature: VerificationReport?
+        if underSignature, let verification, configuration.mode.contains(.verify) {
+            outerSignature = verification.evaluateReporting(message, now: now).report
         }
         var edits = forged
         edits += SignatureLayer.contentFieldOccurrences(message.fields).reversed().map {
@@ -120,6 +137,7 @@ extension MessagePolicy {
                                            ("decrypt_cipher", decrypted.layers.map(\.cipher).joined(separator: ",")),
                                            ("decrypt_key", layer.keyAlgorithm)]
         if decrypted.layers.count > 1 { details.append(("decrypt_layers", "\(decrypted.layers.count)")) }
+        if underSignature { details.append(("outer_signature", outerSignature?.result.rawValue ?? "not verified")) }
         if !forged.isEmpty { details.append(("removed", "\(forged.count) forged \(DecryptionSetup.fieldName)")) }
 
         // The inner message as the recipient will see it, verified as any inbound message.
@@ -142,6 +160,13 @@ extension MessagePolicy {
             // Verification's edits name occurrences in `inner`; forged-header deletions and the
             // Content-* changes above leave Authentication-Results and Subject occurrences as received.
             outcome.edits = rebase(outcome.edits, inner: innerFields, outer: message.fields) + edits
+            if let outerSignature, let report {
+                outcome.edits = outcome.edits.map { edit in
+                    guard case .insertField(let index, let name, _) = edit, name == AuthenticationResults.fieldName else { return edit }
+                    return .insertField(index: index, name: name, value: AuthenticationResults.value(
+                        authservID: configuration.authservID, report: report, outerSignature: outerSignature))
+                }
+            }
         } else {
             outcome = PolicyOutcome(decision: .skipped(reason: "inbound, decrypted, not verified"), edits: edits,
                                     fromAddress: FromField.of(message.fields).single)
@@ -167,11 +192,13 @@ extension MessagePolicy {
         }
     }
 
-    /// Opens the envelope with the recipients' keys, once every recipient's certificate is named
-    /// in it (else one recipient could read what was encrypted for another only).
-    private func open(_ message: MessageContext, body: [UInt8], decryption: DecryptionSetup) throws(DecryptionFailure) -> DecryptedMessage {
+    /// Opens the envelope (the entity `envelope` names: the root's or the signed layer's fields
+    /// and body) with the recipients' keys, once every recipient's certificate is named in it
+    /// (else one recipient could read what was encrypted for another only).
+    private func open(_ message: MessageContext, envelope: (fields: [HeaderField], body: [UInt8]),
+                      decryption: DecryptionSetup) throws(DecryptionFailure) -> DecryptedMessage {
         let candidates = decryption.candidates(for: message.recipients)
-        if let der = MessageDecryptor.envelope(fields: message.fields, body: body) {
+        if let der = MessageDecryptor.envelope(fields: envelope.fields, body: envelope.body) {
             let named = CMSDecryptor.namedIdentities(der, candidates: candidates)
             for recipient in message.recipients {
                 let address = EnvelopeAddress.normalise(recipient).lowercased()
@@ -181,7 +208,7 @@ extension MessagePolicy {
             }
         }
         guard let decrypted = try MessageDecryptor.decrypt(
-            fields: message.fields, body: body, candidates: candidates,
+            fields: envelope.fields, body: envelope.body, candidates: candidates,
             allowWeakCiphers: decryption.settings.allowWeakCiphers, maximumSize: decryption.settings.maximumSize)
         else { throw DecryptionFailure(.corrupt, "the message is not encrypted") }
         return decrypted

@@ -35,6 +35,25 @@ public enum AuthenticationResults {
         return " " + authservID + ";" + HeaderFolding.fold(tokens, column: lineLength, lineLength: lineLength)
     }
 
+    /// `value(authservID:report:)` with a second `smime` result for the signature of a layer
+    /// that is no longer in the message as delivered: the outer signature over an envelope the
+    /// gateway opened (encrypt-then-sign, a triple wrap's outer layer). Its comment says so, so
+    /// that nobody takes it for a signature on the plaintext.
+    public static func value(authservID: String, report: VerificationReport, outerSignature: VerificationReport) -> String {
+        var outer = outerSignature
+        outer.isEncrypted = false
+        let what = "signature over the encrypted message, removed when decrypted"
+        if outer.result == .pass || outer.result == .none {
+            outer.note = what
+        } else {
+            outer.reason = what + ": " + (outer.reason ?? defaultComment(outer.result))
+        }
+        var tokens = resultTokens(for: report)
+        tokens[tokens.count - 1] += ";"
+        tokens += resultTokens(for: outer)
+        return " " + authservID + ";" + HeaderFolding.fold(tokens, column: lineLength, lineLength: lineLength)
+    }
+
     /// The method result and its properties, one token per word of the comment so long
     /// comments fold between words: `smime=fail`, `(body`, ..., `body.smime-part=2`.
     static func resultTokens(for report: VerificationReport) -> [String] {

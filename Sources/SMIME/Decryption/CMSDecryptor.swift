@@ -117,6 +117,16 @@ public enum CMSDecryptor {
         }) ?? []
     }
 
+    /// The content an opaque SignedData carries (not verified: the verifier judges the
+    /// signature), or nil when `der` is not SignedData or its content is detached.
+    public static func signedContent(_ der: [UInt8]) -> [UInt8]? {
+        defer { _ = OpenSSL.drainErrors() }
+        return try? withContentInfo(der) { cms -> [UInt8]? in
+            guard let content = smime_cms_signed_content(cms), let data = ASN1_STRING_get0_data(content) else { return nil }
+            return Array(UnsafeBufferPointer(start: data, count: Int(ASN1_STRING_length(content))))
+        } ?? nil
+    }
+
     // MARK: internals
 
     private static func withContentInfo<T>(_ der: [UInt8], _ body: (OpaquePointer) throws -> T) throws -> T {

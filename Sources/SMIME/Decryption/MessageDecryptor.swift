@@ -42,6 +42,30 @@ public enum MessageDecryptor {
         return CMSDecryptor.isEnvelope(der) ? der : nil
     }
 
+    /// An encrypted entity under a signed root: multipart/signed whose signed part is an
+    /// envelope (encrypt-then-sign), or opaque signed-data whose content is one (the outer layer
+    /// of RFC 2634's sign-encrypt-sign triple wrap). Returns the envelope entity's own header
+    /// fields and body, which `decrypt(fields:body:...)` opens; the outer signature is left to the
+    /// verifier. Nil for any other shape.
+    public static func signedEnvelope(fields: [HeaderField], body: [UInt8],
+                                      limits: MIMELimits = MIMELimits()) -> (fields: [HeaderField], body: [UInt8])? {
+        guard let root = try? MIMEParser.parse(fields: fields, body: body, limits: limits) else { return nil }
+        let type = root.contentType
+        if type.mediaType == "multipart/signed", SignatureLocator.isPKCS7SignatureProtocol(type.parameter("protocol")) {
+            let parts = root.parts
+            guard parts.count == 2, envelope(of: parts[0]) != nil else { return nil }
+            return (parts[0].fields, LineEnds.toCRLF(Array(parts[0].body)))
+        }
+        guard SignatureLocator.isPKCS7Mime(root) else { return nil }
+        let smimeType = type.parameter("smime-type")?.lowercased()
+        if let smimeType, smimeType != "signed-data" { return nil }
+        guard case .success(let der) = MessageVerifier.decodeDER(root), let content = CMSDecryptor.signedContent(der),
+              let inner = try? MIMEParser.parse(message: LineEnds.toCRLF(content), limits: limits),
+              envelope(of: inner) != nil
+        else { return nil }
+        return (inner.fields, Array(inner.body))
+    }
+
     /// Opens the message's encrypted root with one of `candidates`.
     ///
     /// - Returns: nil when the root is not encrypted (nothing to do).
