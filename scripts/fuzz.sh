@@ -67,6 +67,9 @@ for t in "${targets[@]}"; do
             extra_seeds "$work/extra-seeds" \
                 comm-central/mailnews/test/data/smime/alice.env.eml \
                 comm-central/mailnews/test/data/smime/alice.sig.SHA256.opaque.env.eml \
+                comm-central/mailnews/test/data/smime/alice.env.sig.SHA256.opaque.eml \
+                comm-central/mailnews/test/data/smime/alice.env.dsig.SHA256.multipart.eml \
+                comm-central/mailnews/test/data/smime-manual/alice.dsig.SHA256.multipart.env.dsig.eml \
                 comm-central/mailnews/test/data/smime-interop/fran-oaep_ossl.env \
                 comm-central/mailnews/test/data/smime-interop/fran-ec_ossl-aes128-sha256.env
             seeds+=("$work/extra-seeds") ;;

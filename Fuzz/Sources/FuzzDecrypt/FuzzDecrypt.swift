@@ -5,7 +5,7 @@ import MIME
 import SMIME
 
 /// The envelope path of inbound decryption: a message whose root may be EnvelopedData or
-/// AuthEnvelopedData, opened with the corpus's recipient keys (Bob, Fran, Fran-ec) when
+/// AuthEnvelopedData, or a signed root over one (encrypt-then-sign, the triple wrap), opened with the corpus's recipient keys (Bob, Fran, Fran-ec) when
 /// ../shared/corpus is there, so mutations reach RecipientInfo matching, key transport and
 /// agreement, the content cipher and the nested layers. Every outcome is a DecryptedMessage or a
 /// DecryptionFailure; LeakSanitizer checks that OpenSSL objects are freed on every path.
@@ -14,8 +14,16 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     let input = bytes(data, size)
     let limits = MIMELimits(maxDepth: 16, maxParts: 200)
     guard let entity = try? MIMEParser.parse(message: input, limits: limits) else { return 0 }
+    var envelope = (fields: entity.fields, body: Array(entity.body))
+    if MessageDecryptor.envelope(fields: envelope.fields, body: envelope.body, limits: limits) == nil {
+        guard let signed = MessageDecryptor.signedEnvelope(fields: envelope.fields, body: envelope.body, limits: limits) else { return 0 }
+        if MessageDecryptor.envelope(fields: signed.fields, body: signed.body, limits: limits) == nil {
+            fuzzFailure("signedEnvelope returned an entity that is not an envelope")
+        }
+        envelope = signed
+    }
     do {
-        if let opened = try MessageDecryptor.decrypt(fields: entity.fields, body: Array(entity.body), candidates: Keys.all,
+        if let opened = try MessageDecryptor.decrypt(fields: envelope.fields, body: envelope.body, candidates: Keys.all,
                                                      allowWeakCiphers: true, maximumSize: 1 << 20, limits: limits) {
             if opened.layers.isEmpty { fuzzFailure("decrypted without a layer") }
             if opened.layers.count > MessageDecryptor.defaultMaximumLayers { fuzzFailure("more layers than the bound") }
