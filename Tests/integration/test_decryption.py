@@ -39,7 +39,7 @@ TABLE = f"{DORA} decrypt\n{ED} decrypt\nkeeper@sink.test keep\n" + "".join(f"{a}
 TEXT = "Content-Type: text/plain; charset=us-ascii\n\nThe merger closes on Friday.\n"
 
 
-def make_identity(pki: Path, address: str, out: Path, *, ec: bool = False) -> Path:
+def make_identity(pki: Path, address: str, out: Path, *, ec: bool = False, expired: bool = False) -> Path:
     """An identity file (certificate, intermediate, key) for `address` from the test PKI."""
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
@@ -47,7 +47,8 @@ def make_identity(pki: Path, address: str, out: Path, *, ec: bool = False) -> Pa
     issuer = x509.load_pem_x509_certificate((pki / "intermediate.pem").read_bytes())
     issuer_key = serialization.load_pem_private_key((pki / "intermediate.key").read_bytes(), None)
     key = m.ec_key() if ec else m.rsa_key()
-    cert = m.leaf([address], key, issuer, issuer_key, **({"key_agreement": True} if ec else {}))
+    dates = {"not_before": m.NOW - 800 * m.DAY, "not_after": m.NOW - 30 * m.DAY} if expired else {}
+    cert = m.leaf([address], key, issuer, issuer_key, **({"key_agreement": True} if ec else {}), **dates)
     out.write_bytes(m.pem(cert) + m.pem(issuer) + m.key_pem(key))
     os.chmod(out, 0o600)
     return out
@@ -82,7 +83,12 @@ def dec_rig(request, milter_bin, tmp_path_factory):
         os.chmod(out, 0o600)
     r.keys = {DORA: make_identity(r.pki_dir, DORA, r.pki_dir / "certs" / "dora.pem"),
               ED: make_identity(r.pki_dir, ED, r.pki_dir / "certs" / "ed.pem", ec=True),
-              "stranger": make_identity(r.pki_dir, DORA, work / "stranger.pem")}
+              "stranger": make_identity(r.pki_dir, DORA, work / "stranger.pem"),
+              # Old mail must stay readable: an expired certificate of dora's, and a superseded
+              # pair that renewal moved to CertificateDir/archive/.
+              "expired": make_identity(r.pki_dir, DORA, r.pki_dir / "certs" / "dora-2024.pem", expired=True)}
+    (r.pki_dir / "certs" / "archive").mkdir()
+    r.keys["archived"] = make_identity(r.pki_dir, DORA, r.pki_dir / "certs" / "archive" / f"{DORA}.1A2B.pem")
     r.milter.reload()
     rigmod.wait_until(lambda: "reloaded" in r.milter.log(), 30, "the reload")
     r.work = work
@@ -129,6 +135,16 @@ def test_openssl_envelopes_arrive_decrypted(dec_rig, rcpt, options):
     assert ("GCM" in value) == ("gcm" in options[-1] or "gcm" in options[0]), value
     assert "smime=none" in header(d, "Authentication-Results")
     assert "decryption=decrypted" in dec_rig.milter.log()
+
+
+@pytest.mark.parametrize("which,identity", [("expired", "dora-2024"), ("archived", f"{DORA}.1A2B")])
+def test_old_keys_still_decrypt(dec_rig, which, identity):
+    """Mail encrypted to an expired or a superseded (archived) certificate of dora's still opens."""
+    subject = f"to dora's {which} certificate"
+    dec_rig.send_smtp(from_=PARTNER, to=DORA, external=True,
+                      data=encrypted(dec_rig.work, DORA, dec_rig.keys[which], subject, ["-aes256"]))
+    d = assert_decrypted_text(dec_rig, DORA, subject, "The merger closes on Friday.")
+    assert header(d, "X-SMIME-Decrypted").startswith(f"yes (by test.example; identity {identity};"), header(d, "X-SMIME-Decrypted")
 
 
 def test_inner_signature_is_verified_after_decryption(dec_rig, tmp_path):

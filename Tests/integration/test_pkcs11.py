@@ -140,6 +140,7 @@ def token_rig(request, milter_bin):
             else:
                 os.environ["SOFTHSM2_CONF"] = old_conf
     request.addfinalizer(finish)
+    r.postfix.extra_relay_domains = ["example.com"]   # inbound mail to the token identities
     r.start()
     token.create()
     token.keypair("dave-rsa", "01", "rsa:2048")
@@ -328,6 +329,32 @@ def test_signs_with_a_read_only_token_directory_and_private_dev(token_rig, rcpt,
             assert v.ok, v.output
     finally:
         token_rig.milter.launcher = []
+        token_rig.milter.restart(token_rig.token_settings)
+
+
+@pytest.mark.parametrize("rcpt_addr,options", [(DAVE, ["-aes256"]), (ERIN, ["-aes-128-gcm"])], ids=["rsa", "ec"])
+def test_mail_encrypted_to_a_token_key_is_decrypted_on_the_token(token_rig, tmp_path, rcpt_addr, options):
+    """Inbound decryption (DecryptionTable) with the key on the token: RSA key transport and ECDH."""
+    table = token_rig.root / "decryption.table"
+    table.write_text(f"{DAVE} decrypt\n{ERIN} decrypt\n")
+    settings = MilterSettings(signing_table=SIGNING_TABLE,
+                              extra=token_rig.token_settings.extra + f"DecryptionTable {table}\n")
+    name = "dave" if rcpt_addr == DAVE else "erin"
+    (tmp_path / "in.txt").write_text("Content-Type: text/plain; charset=us-ascii\n\nOpened on the token.\n")
+    cp = rigmod.run(["openssl", "cms", "-encrypt", "-in", str(tmp_path / "in.txt"),
+                     "-recip", str(token_rig.pki_dir / "certs" / f"{name}.pem"), *options])
+    subject = f"to the token {name}"
+    data = (f"From: partner@outside.example\nTo: {rcpt_addr}\nSubject: {subject}\n"
+            f"Message-ID: <{name}.{time.time_ns()}@outside.example>\n").encode() + cp.stdout
+    try:
+        token_rig.milter.restart(settings)
+        token_rig.send_smtp(from_="partner@outside.example", to=rcpt_addr, data=data, external=True)
+        [d] = token_rig.sink.wait_for(rcpt_addr)
+        msg = d.parsed()
+        assert msg.get_content_type() == "text/plain", (msg["Content-Type"], token_rig.milter.log()[-1500:])
+        assert msg.get_payload().strip() == "Opened on the token."
+        assert msg["X-SMIME-Decrypted"].startswith(f"yes (by test.example; identity {name};")
+    finally:
         token_rig.milter.restart(token_rig.token_settings)
 
 
