@@ -18,6 +18,7 @@ struct CertsCommand: ParsableCommand {
               certs --recipients export ADDRESS  print the current certificate and its intermediates as PEM
               certs --recipients history ADDRESS every certificate kept for the address, newest first
               certs --recipients log             the latest harvest decisions
+              certs --recipients sync            store the certificates RecipientCertificateSource (LDAP) holds
             """)
 
     @OptionGroup var options: ConfigOption
@@ -28,7 +29,7 @@ struct CertsCommand: ParsableCommand {
     @Flag(help: "Work on the recipient certificate store (see below).")
     var recipients = false
 
-    @Argument(help: "With --recipients: list | import FILE | remove ADDRESS | export ADDRESS | history ADDRESS | log.")
+    @Argument(help: "With --recipients: list | import FILE | remove ADDRESS | export ADDRESS | history ADDRESS | log | sync.")
     var action: [String] = []
 
     func validate() throws {

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 import CLDAP
 import Foundation
+import Policy
 import SMIME
 
-/// The addresses an LDAP directory says should have identities (`IdentitySource`), read with
+/// The addresses an LDAP directory says should have identities (`IdentitySource`), and the
+/// recipient certificates it holds (`RecipientCertificateSource`), read with
 /// OpenLDAP's libldap: an LDAP URL (RFC 4516) `ldap://HOST:PORT/BASE?ATTRIBUTE?SCOPE?FILTER`
 /// parsed by `ldap_url_parse`, a simple bind with `IdentitySourceBindDN` and the secret of
 /// `IdentitySourceSecretFile` (or anonymous), one search; every value of the attribute that is
@@ -23,7 +25,34 @@ struct DirectorySource {
         let description: String
     }
 
+    /// The directory at `url`, bound as `IdentitySourceBindDN` with the password of
+    /// `IdentitySourceSecretFile` (its line end removed), within `EnrollTimeout`.
+    static func configured(url: String, settings: LifecycleSettings) throws -> DirectorySource {
+        var secret: [UInt8]?
+        if let file = settings.identitySourceSecretFile {
+            guard let data = FileManager.default.contents(atPath: file) else {
+                throw Failure(description: "cannot read IdentitySourceSecretFile \(file)")
+            }
+            secret = [UInt8](data)
+            while let last = secret?.last, last == 0x0A || last == 0x0D { secret?.removeLast() }
+        }
+        return DirectorySource(url: url, bindDN: settings.identitySourceBindDN, secret: secret, timeout: settings.enrollTimeout)
+    }
+
+    /// The addresses: every value of the URL's attribute (default `mail`) that is a plain
+    /// mailbox, lower-cased.
     func addresses() throws -> Set<String> {
+        var found = Set<String>()
+        for value in try values(defaultAttributes: ["mail"]) {
+            let text = String(decoding: value.bytes, as: UTF8.self).trimmingCharacters(in: .whitespaces).lowercased()
+            if CertificateRequest.isPlainMailbox(text) { found.insert(text) }
+        }
+        return found
+    }
+
+    /// Every value of the URL's attributes (or `defaultAttributes` when it names none) in every
+    /// entry found, with the DN of its entry, as the directory holds them (binary values too).
+    func values(defaultAttributes: [String]) throws -> [(dn: String, attribute: String, bytes: [UInt8])] {
         var parsed: UnsafeMutablePointer<LDAPURLDesc>?
         guard ldap_url_parse(url, &parsed) == LDAP_URL_SUCCESS, let desc = parsed else {
             throw Failure(description: "IdentitySource \(url) is not an LDAP URL")
@@ -35,8 +64,12 @@ struct DirectorySource {
         let server = "\(scheme)://\(host.contains(":") ? "[\(host)]" : host)\(port > 0 ? ":\(port)" : "")"
         let base = desc.pointee.lud_dn.map { String(cString: $0) } ?? ""
         let filter = desc.pointee.lud_filter.map { String(cString: $0) } ?? "(objectClass=*)"
-        var attribute = "mail"
-        if let attrs = desc.pointee.lud_attrs, let first = attrs[0] { attribute = String(cString: first) }
+        var attributes: [String] = []
+        if let attrs = desc.pointee.lud_attrs {
+            var index = 0
+            while let name = attrs[index] { attributes.append(String(cString: name)); index += 1 }
+        }
+        if attributes.isEmpty { attributes = defaultAttributes }
         let scope = desc.pointee.lud_scope == LDAP_SCOPE_DEFAULT ? LDAP_SCOPE_SUBTREE : desc.pointee.lud_scope
 
         var handle: OpaquePointer?
@@ -60,25 +93,27 @@ struct DirectorySource {
         }
         var result: OpaquePointer?
         var limit = timeval(tv_sec: timeout, tv_usec: 0)
-        let searched: Int32 = attribute.withCString { attr in
-            var attrs: [UnsafeMutablePointer<CChar>?] = [strdup(attr), nil]
-            defer { free(attrs[0]) }
+        let searched: Int32 = {
+            var attrs: [UnsafeMutablePointer<CChar>?] = attributes.map { strdup($0) } + [nil]
+            defer { for pointer in attrs { free(pointer) } }
             return ldap_search_ext_s(ld, base, scope, filter, &attrs, 0, nil, nil, &limit, Int32(Self.maximumEntries), &result)
-        }
+        }()
         defer { if let result { ldap_msgfree(result) } }
         guard searched == LDAP_SUCCESS, let result else {
             throw Failure(description: "search of \(base) with \(filter) at \(server) failed: \(String(cString: ldap_err2string(searched)))")
         }
-        var found = Set<String>()
+        var found: [(dn: String, attribute: String, bytes: [UInt8])] = []
         var entry = ldap_first_entry(ld, result)
         while let current = entry {
-            if let values = ldap_get_values_len(ld, current, attribute) {
+            let dnPointer = ldap_get_dn(ld, current)
+            let dn = dnPointer.map { String(cString: $0) } ?? ""
+            if let dnPointer { ldap_memfree(dnPointer) }
+            for attribute in attributes {
+                guard let values = ldap_get_values_len(ld, current, attribute) else { continue }
                 var index = 0
                 while let value = values[index] {
                     if let bytes = value.pointee.bv_val {
-                        let text = String(decoding: UnsafeRawBufferPointer(start: bytes, count: Int(value.pointee.bv_len)), as: UTF8.self)
-                            .trimmingCharacters(in: .whitespaces).lowercased()
-                        if CertificateRequest.isPlainMailbox(text) { found.insert(text) }
+                        found.append((dn, attribute, Array(UnsafeRawBufferPointer(start: bytes, count: Int(value.pointee.bv_len)))))
                     }
                     index += 1
                 }

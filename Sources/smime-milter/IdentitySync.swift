@@ -35,19 +35,12 @@ extension Lifecycle {
             complain("IdentitySource is not set")
             return 2
         }
-        var secret: [UInt8]?
-        if let file = settings.identitySourceSecretFile {
-            guard let data = FileManager.default.contents(atPath: file) else {
-                complain("cannot read IdentitySourceSecretFile \(file)")
-                return 2
-            }
-            secret = [UInt8](data)
-            while let last = secret?.last, last == 0x0A || last == 0x0D { secret?.removeLast() }
-        }
         let wanted: Set<String>
         do {
-            wanted = try DirectorySource(url: url, bindDN: settings.identitySourceBindDN, secret: secret,
-                                         timeout: settings.enrollTimeout).addresses()
+            wanted = try DirectorySource.configured(url: url, settings: settings).addresses()
+        } catch let failure as DirectorySource.Failure where failure.description.hasPrefix("cannot read IdentitySourceSecretFile") {
+            complain(failure.description)
+            return 2
         } catch {
             complain("identity sync: the directory could not be read, nothing is changed: \(error)")
             return 75

@@ -12,8 +12,8 @@ enum RecipientCerts {
             let store = try StoreRuntime.open(configuration, use: .command)
             let verb = action.first?.lowercased() ?? "list"
             let argument = action.dropFirst().first
-            guard action.count <= 2, (argument == nil) == ["list", "log"].contains(verb) else {
-                return fail("usage: certs --recipients list | import FILE | remove ADDRESS | export ADDRESS | history ADDRESS | log")
+            guard action.count <= 2, (argument == nil) == ["list", "log", "sync"].contains(verb) else {
+                return fail("usage: certs --recipients list | import FILE | remove ADDRESS | export ADDRESS | history ADDRESS | log | sync")
             }
             switch verb {
             case "list":
@@ -49,12 +49,53 @@ enum RecipientCerts {
                            entry.reason].joined(separator: "\t"))
                 }
                 return 0
+            case "sync":
+                return syncFromDirectory(configuration, store: store)
             default:
-                return fail("unknown action \(verb) (list, import, remove, export, history, log)")
+                return fail("unknown action \(verb) (list, import, remove, export, history, log, sync)")
             }
         } catch {
             return fail("\(error)")
         }
+    }
+
+    /// `certs --recipients sync`: every certificate `RecipientCertificateSource` holds, stored
+    /// with source ldap (a certificate already there is only refreshed). Exit 0, 1 when some
+    /// value was refused (each said on standard error), 75 when the directory cannot be read
+    /// (nothing is changed then), 2 on a configuration error.
+    static func syncFromDirectory(_ configuration: Configuration, store: any RecipientCertificateStore) -> Int32 {
+        guard let url = configuration.lifecycle.recipientCertificateSource else {
+            return fail("RecipientCertificateSource is not set")
+        }
+        let values: [(dn: String, attribute: String, bytes: [UInt8])]
+        do {
+            values = try DirectorySource.configured(url: url, settings: configuration.lifecycle)
+                .values(defaultAttributes: ["userSMIMECertificate", "userCertificate;binary"])
+        } catch let failure as DirectorySource.Failure where failure.description.hasPrefix("cannot read IdentitySourceSecretFile") {
+            return fail(failure.description)
+        } catch {
+            return fail("certs --recipients sync: the directory could not be read, nothing is changed: \(error)", status: 75)
+        }
+        var refused = 0, stored = 0
+        let now = Date()
+        for value in values {
+            let name = "\(value.dn) \(value.attribute)"
+            do {
+                let certificates = try RecipientCertificate.certificates(directoryValue: value.bytes)
+                let report = try RecipientCertificateImport.importCertificates(certificates, name: name, source: .ldap,
+                                                                               into: store, at: now)
+                for problem in report.problems { FileHandle.standardError.write(Data("smime-milter: \(problem)\n".utf8)) }
+                refused += report.problems.count
+                for item in report.stored { print("\(item.address)\t\(words(item.outcome))") }
+                stored += report.stored.count
+            } catch {
+                FileHandle.standardError.write(Data("smime-milter: \(name): \(error)\n".utf8))
+                refused += 1
+            }
+        }
+        FileHandle.standardError.write(Data(("smime-milter: certs --recipients sync: \(values.count) value\(values.count == 1 ? "" : "s") "
+            + "from the directory, \(stored) stored, \(refused) refused\n").utf8))
+        return refused > 0 ? 1 : 0
     }
 
     /// The point-of-use check with the configured TrustAnchors; nil without them.

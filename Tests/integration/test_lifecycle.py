@@ -499,6 +499,66 @@ def test_directory_sync_enrols_arrivals_and_revokes_departures(lc, slapd, rcpt, 
     assert re.search(rf"^V\t.*\t/CN=hugo@example.com$", lc.ca.index(), re.M)
 
 
+def test_recipient_certificates_from_the_directory(lc, slapd, tmp_path):
+    """`certs --recipients sync` stores the directory's userCertificate;binary (one DER
+    certificate) and userSMIMECertificate (PKCS#7 with the chain, intermediate first) values as
+    recipient certificates with source ldap; a value that is no certificate is refused and named;
+    a directory that cannot be reached changes nothing (exit 75)."""
+    import base64
+    import json
+    from test_encryption import _pki_module
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    m = _pki_module()
+    issuer = x509.load_pem_x509_certificate((lc.pki_dir / "intermediate.pem").read_bytes())
+    issuer_key = serialization.load_pem_private_key((lc.pki_dir / "intermediate.key").read_bytes(), None)
+    ivy = m.leaf(["ivy@partner.example"], m.rsa_key(), issuer, issuer_key)
+    jan = m.leaf(["jan@partner.example"], m.rsa_key(), issuer, issuer_key)
+    (tmp_path / "jan.pem").write_bytes(m.pem(jan))
+    bag = run(["openssl", "crl2pkcs7", "-nocrl", "-certfile", str(lc.pki_dir / "intermediate.pem"),
+               "-certfile", str(tmp_path / "jan.pem"), "-outform", "DER"]).stdout
+
+    def entry(uid: str, attribute: str, value: bytes) -> str:
+        return (f"dn: uid={uid},ou=partners,{BASE}\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: {uid}\nsn: {uid}\n"
+                f"mail: {uid}@partner.example\n{attribute}:: {base64.b64encode(value).decode()}\n\n")
+    ldif = (f"dn: ou=partners,{BASE}\nobjectClass: organizationalUnit\nou: partners\n\n"
+            + entry("ivy", "userCertificate;binary", ivy.public_bytes(serialization.Encoding.DER))
+            + entry("jan", "userSMIMECertificate", bag))
+    run(["ldapadd", "-x", "-H", f"ldap://127.0.0.1:{slapd.port}/", "-D", ROOTDN, "-w", ROOTPW], input=ldif.encode())
+    store = tmp_path / "recipients.db"
+    config = tmp_path / "certs.conf"
+    config.write_text(sync_config(lc, slapd).read_text() + f"CertificateStore sqlite:{store}\n"
+                      + f"RecipientCertificateSource ldap://127.0.0.1:{slapd.port}/ou=partners,{BASE}??sub?(mail=*)\n")
+
+    def certs(*args: str) -> subprocess.CompletedProcess:
+        return run([str(lc.milter_bin), "certs", "--recipients", *args, "--config", str(config)], check=False, timeout=120)
+    cp = certs("sync")
+    assert cp.returncode == 0, cp.stderr.decode() + cp.stdout.decode()
+    out = cp.stdout.decode()
+    assert "ivy@partner.example\timported" in out and "jan@partner.example\timported" in out, out
+    assert "2 values from the directory, 2 stored, 0 refused" in cp.stderr.decode()
+    listed = {r["address"]: r for r in json.loads(certs("list", "--json").stdout)["recipients"]}
+    assert listed["ivy@partner.example"]["source"] == "ldap"
+    assert listed["jan@partner.example"]["source"] == "ldap"
+    # jan's chain came in the bag: the intermediate is kept with jan's certificate.
+    exported = certs("export", "jan@partner.example").stdout.decode()
+    assert exported.count("BEGIN CERTIFICATE") == 2, exported
+    assert x509.load_pem_x509_certificate(exported.encode()).serial_number == jan.serial_number
+    # Again: nothing new; a CA's certificate under a person (slapd checks the syntax, so no
+    # garbage) is refused and named, the others stay.
+    run(["ldapadd", "-x", "-H", f"ldap://127.0.0.1:{slapd.port}/", "-D", ROOTDN, "-w", ROOTPW],
+        input=entry("kim", "userCertificate;binary", issuer.public_bytes(serialization.Encoding.DER)).encode())
+    cp = certs("sync")
+    assert cp.returncode == 1, cp.stderr.decode()
+    assert "already there" in cp.stdout.decode()
+    assert "uid=kim,ou=partners" in cp.stderr.decode() and "CA certificate" in cp.stderr.decode(), cp.stderr.decode()
+    unreachable = tmp_path / "down.conf"
+    unreachable.write_text(config.read_text().replace(f"127.0.0.1:{slapd.port}", f"127.0.0.1:{free_port()}"))
+    cp = run([str(lc.milter_bin), "certs", "--recipients", "sync", "--config", str(unreachable)], check=False, timeout=120)
+    assert cp.returncode == 75, cp.stderr.decode()
+    assert len(json.loads(certs("list", "--json").stdout)["recipients"]) == 2
+
+
 def test_certs_shows_source_next_renewal_and_last_enrolment(lc):
     import json
     if not (cert_dir(lc) / "dave@example.com.pem").exists():

@@ -153,6 +153,17 @@ extension ConfigurationKey {
             show: { $0.lifecycle.identitySource }
         ),
         ConfigurationKey(
+            name: "RecipientCertificateSource",
+            syntax: "ldap://HOST[:PORT]/BASE?ATTRIBUTES?SCOPE?(FILTER)",
+            defaultValue: "none",
+            doc: "A directory that supplies recipients' certificates (certs --recipients sync): an LDAP URL whose search gives certificates in ATTRIBUTES (default userSMIMECertificate,userCertificate;binary), bound as IdentitySourceBindDN with IdentitySourceSecretFile. Each certificate is stored for the addresses it names with source ldap and checked at the moment of use like any other.",
+            apply: { value, _, config in
+                guard value.hasPrefix("ldap://") || value.hasPrefix("ldaps://") else { throw ValueProblem("expected an ldap:// or ldaps:// URL") }
+                config.lifecycle.recipientCertificateSource = value
+            },
+            show: { $0.lifecycle.recipientCertificateSource }
+        ),
+        ConfigurationKey(
             name: "IdentitySourceBindDN",
             syntax: "DN",
             defaultValue: "none (anonymous)",
@@ -216,6 +227,8 @@ public struct LifecycleSettings: Sendable, Equatable {
     public var identitySource: String?
     public var identitySourceBindDN: String?
     public var identitySourceSecretFile: String?
+    /// `RecipientCertificateSource`: the directory of recipients' certificates, if any.
+    public var recipientCertificateSource: String?
     /// `KeyRetentionDays`: days after a departure before archived keys are destroyed; nil never.
     public var keyRetentionDays: Int?
     /// The default `StateDirectory` (systemd's StateDirectory=smime-milter).

@@ -30,8 +30,20 @@ public enum RecipientCertificateImport {
             report.problems.append("\(name): \(error)")
             return report
         }
-        guard let leaf = certificates.first else {
+        guard !certificates.isEmpty else {
             report.problems.append("\(name): no PEM certificate")
+            return report
+        }
+        return try importCertificates(certificates, name: name, source: source, into: store, at: time)
+    }
+
+    /// Stores `certificates` (the recipient's first, then its intermediates) for every address
+    /// the first one names; a CA certificate or one without an address is refused.
+    public static func importCertificates(_ certificates: [RecipientCertificate], name: String, source: RecipientCertificateSource,
+                                          into store: any RecipientCertificateStore, at time: Date) throws -> Report {
+        var report = Report()
+        guard let leaf = certificates.first else {
+            report.problems.append("\(name): no certificate")
             return report
         }
         guard !leaf.info.isCA else {

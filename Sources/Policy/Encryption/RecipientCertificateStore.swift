@@ -10,6 +10,8 @@ public enum RecipientCertificateSource: String, Sendable, CaseIterable, Codable 
     case directory
     /// Imported with `smime-milter certs --recipients import`.
     case imported
+    /// Read from an LDAP directory (`RecipientCertificateSource`, `certs --recipients sync`).
+    case ldap
 }
 
 /// One recipient certificate as the store keeps it, for one address.
