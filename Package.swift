@@ -43,6 +43,12 @@ let package = Package(
             pkgConfig: "openssl",
             providers: [.apt(["libssl-dev"])]
         ),
+        // The PKCS#11 header (p11-kit's), for making keys on a token (NewKeysOn).
+        .systemLibrary(
+            name: "CPKCS11",
+            pkgConfig: "p11-kit-1",
+            providers: [.apt(["libp11-kit-dev"])]
+        ),
         .systemLibrary(
             name: "CLDAP",
             pkgConfig: "ldap",
@@ -55,7 +61,7 @@ let package = Package(
             providers: [.apt(["libpq-dev"])]
         ),
         .target(name: "MIME"),
-        .target(name: "SMIME", dependencies: ["MIME", "COpenSSL"]),
+        .target(name: "SMIME", dependencies: ["MIME", "COpenSSL", "CPKCS11"]),
         .target(name: "Policy", dependencies: ["MIME", "SMIME"]),
         .target(name: "Milter", dependencies: ["Policy", "MIME", "CMilter"]),
         // The SQLite implementation of Policy's RecipientCertificateStore.

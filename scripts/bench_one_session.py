@@ -11,6 +11,8 @@ unix socket, and prints msg/s for each. Needs root (private Postfix). Usage:
 """
 from __future__ import annotations
 
+import grp
+import os
 import re
 import smtplib
 import subprocess
@@ -46,12 +48,13 @@ def main() -> int:
     try:
         run(r, "inet", n)
         sock = f"/tmp/smime-milter-one-session-{time.time_ns()}.sock"
-        conf = re.sub(r"^Socket .*$", f"Socket unix:{sock}\nSocketMode 0666",
+        conf = re.sub(r"^Socket .*$", f"Socket unix:{sock}\nSocketMode 0660",
                       r.milter.config_path.read_text(), flags=re.M)
         path = r.milter.config_path.parent / "unix.conf"
         path.write_text(conf)
         unix = subprocess.Popen([str(r.milter.binary), "run", "--config", str(path)], stderr=subprocess.DEVNULL)
         rigmod.wait_until(lambda: Path(sock).exists(), 15, "the unix socket")
+        os.chown(sock, -1, grp.getgrnam("postfix").gr_gid)   # 0666 is refused; Postfix's group instead
         r.postfix.postconf(f"smtpd_milters=unix:{sock}", f"non_smtpd_milters=unix:{sock}")
         subprocess.run(["postfix", "-c", str(r.postfix.config_dir), "reload"], check=True, timeout=60)
         time.sleep(2)

@@ -104,7 +104,7 @@ def main() -> int:
         endpoint = f"unix:{d / 'milter.sock'}" if args.socket == "unix" else f"inet:{free_port()}@127.0.0.1"
         (d / "signing.table").write_text("alice@example.com alice detached\nbob@example.com bob detached\n")
         conf = d / "milter.conf"
-        conf.write_text(f"Socket {endpoint}\nSocketMode 0666\nMode sv\nInternalHosts 127.0.0.1\n"
+        conf.write_text(f"Socket {endpoint}\nSocketMode 0660\nMode sv\nInternalHosts 127.0.0.1\n"
                         f"CertificateDir {pki / 'certs'}\nSigningTable {d / 'signing.table'}\n"
                         f"TrustAnchors {pki / 'root.pem'}\nLogLevel warning\nSpoolDirectory {d / 'spool'}\n")
         message = None

@@ -32,7 +32,7 @@ PACKAGES=(
     # the Debian package, its lint, unit check and man pages; the Sendmail rig (m4, libwrap0)
     dpkg-dev binutils lintian mandoc man-db groff-base systemd m4 libwrap0
     # keys on a PKCS#11 token: SoftHSM2, OpenSSL's pkcs11 engine (libp11), pkcs11-tool
-    softhsm2 libengine-pkcs11-openssl opensc
+    softhsm2 libengine-pkcs11-openssl opensc libp11-kit-dev
     # identities from the directory: OpenLDAP's client library, and a private slapd for the tests
     libldap-dev slapd ldap-utils
 )

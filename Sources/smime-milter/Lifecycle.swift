@@ -109,9 +109,6 @@ struct Lifecycle {
             return Outcome(exitCode: 1)
         }
         do {
-            if let token = configuration.lifecycle.newKeysOn {
-                throw EnrolmentError("NewKeysOn \(token): making keys on a token is not yet supported; make the key with pkcs11-tool and enrol it with EnrollCommand by hand (docs/lifecycle.md)", temporary: false)
-            }
             let key: NewKey
             if let keyFile {
                 guard let data = FileManager.default.contents(atPath: keyFile) else {
@@ -119,7 +116,14 @@ struct Lifecycle {
                 }
                 key = try NewKey(pem: [UInt8](data))
             } else if case .renewal(keepKey: true) = kind {
-                key = try NewKey(pem: installer.currentKeyPEM(address))
+                let current = try installer.currentKeyPEM(address)
+                let text = String(decoding: current, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+                key = text.lowercased().hasPrefix("pkcs11:")
+                    ? try NewKey(tokenURI: try PKCS11URI(text), settings: configuration.tokens)
+                    : try NewKey(pem: current)
+            } else if let token = configuration.lifecycle.newKeysOn {
+                key = try TokenKeyGenerator.generate(configuration.lifecycle.keyType, on: token, for: address,
+                                                     settings: configuration.tokens)
             } else {
                 key = try NewKey(generating: configuration.lifecycle.keyType)
             }
@@ -128,7 +132,7 @@ struct Lifecycle {
             // Checked at the time of the answer: a CA starts validity when it issues.
             let answered = Date()
             let chain = try IssuedCertificate.check(answer: answer, key: key, address: address, trustAnchors: trustAnchors, now: answered)
-            let installed = try installer.install(address: address, chain: chain, keyPEM: try key.privateKeyPEM(),
+            let installed = try installer.install(address: address, chain: chain, keyPEM: try key.keyFileContents(),
                                                   tokens: configuration.tokens, now: answered)
             let reload = reloads ? MilterReload.signal(configuration: configuration)
                 : "the milter was not told to reload (--no-reload)"

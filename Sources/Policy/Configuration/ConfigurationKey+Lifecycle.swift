@@ -115,7 +115,7 @@ extension ConfigurationKey {
             name: "NewKeysOn",
             syntax: "file | pkcs11:token=LABEL",
             defaultValue: "file",
-            doc: "Where new keys are made: file (NAME.key, mode 0600, in CertificateDir), or a PKCS#11 token (not yet supported: identity new says so; make the key with pkcs11-tool meanwhile, see docs/hsm.md).",
+            doc: "Where new keys are made: file (NAME.key, mode 0600, in CertificateDir), or the PKCS#11 token with that label (made there by C_GenerateKeyPair through PKCS11Module, sensitive and never extractable; NAME.key holds its pkcs11: URI).",
             apply: { value, _, config in
                 guard value == "file" || value.hasPrefix("pkcs11:") else { throw ValueProblem("expected file or a pkcs11: URI") }
                 config.lifecycle.newKeysOn = value == "file" ? nil : value

@@ -16,6 +16,8 @@ public final class NewKey: @unchecked Sendable {
     let pkey: OpaquePointer
     /// What kind of key it is.
     public let type: NewKeyType
+    /// The key's URI when it is on a token (the private key never leaves it), else nil.
+    public let tokenURI: PKCS11URI?
 
     /// Generates a key of `type` with OpenSSL's default random generator.
     public init(generating type: NewKeyType) throws {
@@ -29,6 +31,20 @@ public final class NewKey: @unchecked Sendable {
         }
         pkey = made
         self.type = type
+        tokenURI = nil
+    }
+
+    /// A key on a token, loaded through the pkcs11 engine (`TokenKeyGenerator`, or a renewal
+    /// that keeps a token key).
+    public init(tokenURI: PKCS11URI, settings: TokenSettings) throws {
+        let token = TokenKey(uri: tokenURI, settings: settings)
+        let key: OpaquePointer = try token.withKey { handle in
+            guard EVP_PKEY_up_ref(handle) == 1 else { throw SMIMEError(.openSSL, "cannot reference the token key") }
+            return handle
+        }
+        pkey = key
+        type = EVP_PKEY_get_base_id(key) == EVP_PKEY_EC ? .p256 : .rsa3072
+        self.tokenURI = tokenURI
     }
 
     /// Reads an unencrypted PEM private key (a key made here and kept in `NAME.key`).
@@ -38,6 +54,7 @@ public final class NewKey: @unchecked Sendable {
         }
         pkey = key
         type = EVP_PKEY_get_base_id(key) == EVP_PKEY_EC ? .p256 : .rsa3072
+        tokenURI = nil
     }
 
     deinit { EVP_PKEY_free(pkey) }
@@ -45,8 +62,15 @@ public final class NewKey: @unchecked Sendable {
     /// Whether the key is RSA (it can do key transport, so keyEncipherment is asked for).
     public var isRSA: Bool { EVP_PKEY_get_base_id(pkey) == EVP_PKEY_RSA }
 
+    /// What `NAME.key` holds: the token key's URI, or the private key as PEM.
+    public func keyFileContents() throws -> [UInt8] {
+        if let tokenURI { return Array((tokenURI.engineURI + "\n").utf8) }
+        return try privateKeyPEM()
+    }
+
     /// The private key as unencrypted PKCS#8 PEM, for a 0600 file. Key material: never log it.
     public func privateKeyPEM() throws -> [UInt8] {
+        guard tokenURI == nil else { throw SMIMEError(.tokenUnavailable, "a key on a token cannot be written to a file") }
         guard let bio = BIO_new(BIO_s_mem()) else { throw SMIMEError(.openSSL, "out of memory") }
         defer { BIO_free(bio) }
         guard PEM_write_bio_PrivateKey(bio, pkey, nil, nil, 0, nil, nil) == 1 else {

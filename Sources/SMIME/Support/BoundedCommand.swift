@@ -176,7 +176,7 @@ public enum BoundedCommand {
     /// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34 and later), looked up at run time:
     /// Swift's Glibc module does not declare GNU extensions.
     private typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
-    nonisolated(unsafe) private static let addCloseFrom: AddCloseFrom? = {
+    private static let addCloseFrom: AddCloseFrom? = {
         #if canImport(Glibc)
         guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") else {
             return nil
