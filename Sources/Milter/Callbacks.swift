@@ -79,12 +79,18 @@ func milterNegotiate(
         s.keepsLeadingSpace = agreed & UInt(SMFIP_HDR_LEADSPC) != 0
         s.noReplySteps = agreed & noReply
     }
+    if let ctx {
+        IdleWatchdog.shared.watch(ctx)
+        IdleWatchdog.shared.activity(ctx, busy: false)
+    }
     return sfsistat(SMFIS_CONTINUE)
 }
 
 func milterConnect(
     _ ctx: OpaquePointer?, _ hostname: UnsafeMutablePointer<CChar>?, _ hostaddr: UnsafeMutablePointer<sockaddr>?
 ) -> sfsistat {
+    IdleWatchdog.shared.activity(ctx, busy: true)
+    defer { IdleWatchdog.shared.activity(ctx, busy: false) }
     guard let s = sessionCreating(ctx) else { return sfsistat(SMFIS_TEMPFAIL) }
     let (address, port) = SocketAddress.describe(hostaddr)
     let answer = s.connect(hostname: hostname.map { String(cString: $0) }, address: address, port: port,
@@ -96,12 +102,16 @@ func milterConnect(
 }
 
 func milterEnvFrom(_ ctx: OpaquePointer?, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> sfsistat {
+    IdleWatchdog.shared.activity(ctx, busy: true)
+    defer { IdleWatchdog.shared.activity(ctx, busy: false) }
     guard let s = sessionCreating(ctx) else { return sfsistat(SMFIS_TEMPFAIL) }
     s.envelopeFrom(sender: firstArgument(argv), saslLogin: macro(ctx, "{auth_authen}"))
     return proceed(s, step: UInt(SMFIP_NR_MAIL))
 }
 
 func milterEnvRcpt(_ ctx: OpaquePointer?, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> sfsistat {
+    IdleWatchdog.shared.activity(ctx, busy: true)
+    defer { IdleWatchdog.shared.activity(ctx, busy: false) }
     let s = session(ctx)
     if let ctx, let s, let recipient = firstArgument(argv) {
         switch s.envelopeRecipient(recipient, sink: LibmilterSink(ctx: ctx, leadingSpace: s.keepsLeadingSpace)) {
@@ -116,22 +126,30 @@ func milterEnvRcpt(_ ctx: OpaquePointer?, _ argv: UnsafeMutablePointer<UnsafeMut
 func milterHeader(
     _ ctx: OpaquePointer?, _ name: UnsafeMutablePointer<CChar>?, _ value: UnsafeMutablePointer<CChar>?
 ) -> sfsistat {
+    IdleWatchdog.shared.activity(ctx, busy: true)
+    defer { IdleWatchdog.shared.activity(ctx, busy: false) }
     guard let s = session(ctx) else { return sfsistat(SMFIS_CONTINUE) }
     if let name, let value { s.header(name: cBytes(name), value: cBytes(value)) }
     return proceed(s, step: UInt(SMFIP_NR_HDR))
 }
 
 func milterEndOfHeaders(_ ctx: OpaquePointer?) -> sfsistat {
-    proceed(session(ctx), step: UInt(SMFIP_NR_EOH))
+    IdleWatchdog.shared.activity(ctx, busy: true)
+    defer { IdleWatchdog.shared.activity(ctx, busy: false) }
+    return proceed(session(ctx), step: UInt(SMFIP_NR_EOH))
 }
 
 func milterBody(_ ctx: OpaquePointer?, _ bytes: UnsafeMutablePointer<UInt8>?, _ length: Int) -> sfsistat {
+    IdleWatchdog.shared.activity(ctx, busy: true)
+    defer { IdleWatchdog.shared.activity(ctx, busy: false) }
     guard let s = session(ctx) else { return sfsistat(SMFIS_CONTINUE) }
     if let bytes, length > 0 { s.appendBody(UnsafeBufferPointer(start: bytes, count: length)) }
     return proceed(s, step: UInt(SMFIP_NR_BODY))
 }
 
 func milterEndOfMessage(_ ctx: OpaquePointer?) -> sfsistat {
+    IdleWatchdog.shared.activity(ctx, busy: true)
+    defer { IdleWatchdog.shared.activity(ctx, busy: false) }
     guard let ctx, let s = session(ctx) else { return sfsistat(SMFIS_TEMPFAIL) }
     let action = s.endOfMessage(queueID: macro(ctx, "i"), sink: LibmilterSink(ctx: ctx, leadingSpace: s.keepsLeadingSpace))
     switch action {
@@ -142,11 +160,14 @@ func milterEndOfMessage(_ ctx: OpaquePointer?) -> sfsistat {
 }
 
 func milterAbort(_ ctx: OpaquePointer?) -> sfsistat {
+    IdleWatchdog.shared.activity(ctx, busy: true)
+    defer { IdleWatchdog.shared.activity(ctx, busy: false) }
     session(ctx)?.abort()
     return sfsistat(SMFIS_CONTINUE)
 }
 
 func milterClose(_ ctx: OpaquePointer?) -> sfsistat {
+    IdleWatchdog.shared.forget(ctx)
     if let ctx, let raw = smfi_getpriv(ctx) {
         smfi_setpriv(ctx, nil)
         Unmanaged<MilterSession>.fromOpaque(raw).release()

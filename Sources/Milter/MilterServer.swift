@@ -52,6 +52,7 @@ public final class MilterServer: Sendable {
         guard smfi_register(description) == MI_SUCCESS else {
             throw SetupError(description: "smfi_register failed")
         }
+        IdleWatchdog.shared.configure(timeoutSeconds: timeoutSeconds, listening: socket)
         if let timeoutSeconds, smfi_settimeout(timeoutSeconds) != MI_SUCCESS {
             throw SetupError(description: "smfi_settimeout(\(timeoutSeconds)) failed")
         }
@@ -132,6 +133,7 @@ public final class MilterServer: Sendable {
     /// it, so libmilter's thread does not see them. `run` must be called on the main thread.
     public func run(drainSeconds: Int = 30, reload: @escaping @Sendable () -> Void) -> Int32 {
         var signals = Self.blockSignals()
+        IdleWatchdog.shared.start()
 
         let finished = Atomic<Int32>(Int32.min)
         let milterThread = Thread {

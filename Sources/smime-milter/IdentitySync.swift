@@ -79,7 +79,7 @@ extension Lifecycle {
     /// Stops signing for `address` at once (archive, reload), then asks the CA to revoke.
     func remove(address: String, installer: IdentityInstaller, now: Date) -> Int32 {
         let lock: LifecycleLock
-        do { lock = try LifecycleLock(directory: configuration.lifecycle.stateDirectory) } catch {
+        do { lock = try LifecycleLock(configuration: configuration) } catch {
             complain("\(error)")
             return 75
         }

@@ -93,7 +93,7 @@ struct Lifecycle {
             return Outcome(exitCode: 2)
         }
         let lock: LifecycleLock
-        do { lock = try LifecycleLock(directory: configuration.lifecycle.stateDirectory) } catch {
+        do { lock = try LifecycleLock(configuration: configuration) } catch {
             complain("\(error)")
             return Outcome(exitCode: 75)
         }

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
+import Policy
+import RecipientStorePostgreSQL
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -61,13 +63,27 @@ struct LifecycleState {
     }
 }
 
-/// The lock file that lets one `smime-milter identity` run enrol or renew at a time
-/// (`StateDirectory/lifecycle.lock`, flock(2)); released when the process ends at the latest.
-/// Several gateways sharing a CertificateDir need StateDirectory on the same shared file system.
+/// The lock that lets one `smime-milter identity` run enrol or renew at a time: the lock file
+/// `StateDirectory/lifecycle.lock` (flock(2)) on this machine and, when the CertificateStore is
+/// PostgreSQL, an advisory lock in that shared store, so that of several gateways only one
+/// works at a time. Both are released when the process ends at the latest.
 struct LifecycleLock {
     private let fd: Int32
+    private let shared: PostgreSQLLifecycleLock?
 
-    init(directory: String) throws {
+    init(configuration: Configuration) throws {
+        try self.init(directory: configuration.lifecycle.stateDirectory, shared: {
+            guard case .postgresql(let address) = configuration.certificateStore else { return nil }
+            do {
+                return try PostgreSQLLifecycleLock(options: PostgreSQLStoreOptions.from(address, settings: configuration.storeSettings))
+            } catch {
+                throw EnrolmentLockError("the lifecycle lock in the shared store cannot be taken: \(error)")
+            }
+        })
+    }
+
+    /// The file lock in `directory`, then the lock `shared` makes (if any).
+    init(directory: String, shared: () throws -> PostgreSQLLifecycleLock? = { nil }) throws {
         if !FileManager.default.fileExists(atPath: directory) {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
                                                     attributes: [.posixPermissions: 0o750])
@@ -84,9 +100,18 @@ struct LifecycleLock {
             }
             usleep(200_000)
         }
+        do {
+            self.shared = try shared()
+        } catch {
+            close(fd)
+            throw error
+        }
     }
 
-    func release() { close(fd) }
+    func release() {
+        shared?.release()
+        close(fd)
+    }
 }
 
 struct EnrolmentLockError: Error, CustomStringConvertible {

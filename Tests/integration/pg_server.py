@@ -17,9 +17,9 @@ def available() -> bool:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port on 127.0.0.1 that is free now (see rig.free_port: below the ephemeral range)."""
+    import rig
+    return rig.free_port("127.0.0.1")
 
 
 def _run(cmd: list[str], timeout: float = 120, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -80,11 +80,42 @@ def run(cmd: Sequence[str], *, input: bytes | None = None, timeout: float = CMD_
     return cp
 
 
+_PORTS_HANDED_OUT: set[int] = set()
+_PORTS_LOCK = threading.Lock()
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port(host: str = INTERNAL_ADDR) -> int:
-    """A TCP port that was free on `host` a moment ago (bind to port 0 and ask)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    """A TCP port that is free on `host` now, for a server a test starts.
+
+    Not `bind(0)`: that hands out a port from the ephemeral range, which the kernel also gives
+    to outgoing connections (Postfix's, the tests' own), so a server started a moment later can
+    find its port taken ("Address already in use"), and two calls can return the same port before
+    either is bound. Ports here are below the ephemeral range and never handed out twice per run."""
+    import random
+    low, _ = _ephemeral_range()
+    lowest = 20000 if low > 21000 else 1024
+    ceiling = low if low > lowest + 1000 else 65535
+    with _PORTS_LOCK:
+        for _ in range(2000):
+            port = random.randrange(lowest, ceiling)
+            if port in _PORTS_HANDED_OUT:
+                continue
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                try:
+                    s.bind((host, port))
+                except OSError:
+                    continue
+            _PORTS_HANDED_OUT.add(port)
+            return port
+    raise RigError("no free TCP port below the ephemeral range")
 
 
 def wait_for_port(host: str, port: int, timeout: float, what: str, alive=None) -> None:
@@ -1030,3 +1061,33 @@ def gpgsm_verify(message: bytes, ca_file: Path, workdir: Path) -> tuple[bool, st
         return cp.returncode == 0 and "Good signature" in err and "[GNUPG:] TRUST_FULLY" in out, out + err
     finally:
         run(["gpgconf", "--kill", "gpg-agent"], env=env, check=False, timeout=30)
+
+
+ENROL_SCRIPT = """#!/usr/bin/env python3
+# EnrollCommand for the test: the request on stdin, the chain (leaf, intermediate) on stdout,
+# issued by the test PKI's intermediate for the request's key and rfc822Name.
+import importlib.util, sys
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+spec = importlib.util.spec_from_file_location("pki", sys.argv[1])
+pki = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(pki)
+csr = x509.load_pem_x509_csr(sys.stdin.buffer.read())
+assert csr.is_signature_valid, "the request's signature does not verify"
+emails = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.RFC822Name)
+inter = x509.load_pem_x509_certificate(open(sys.argv[2], "rb").read())
+inter_key = serialization.load_pem_private_key(open(sys.argv[3], "rb").read(), None)
+class Public:
+    def public_key(self):
+        return csr.public_key()
+cert = pki.leaf(emails, Public(), inter, inter_key)
+sys.stdout.buffer.write(pki.pem(cert) + pki.pem(inter))
+"""
+
+
+def enrol_command(path: Path, pki_dir: Path) -> str:
+    """An EnrollCommand (written to `path`) that issues every request from `pki_dir`'s
+    intermediate CA: the request's key and rfc822Name, the chain on standard output."""
+    path.write_text(ENROL_SCRIPT)
+    os.chmod(path, 0o755)
+    return f"{path} {PKI_SCRIPT} {pki_dir / 'intermediate.pem'} {pki_dir / 'intermediate.key'}"

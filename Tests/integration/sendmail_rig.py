@@ -45,10 +45,9 @@ def _run(cmd, **kw):
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port on 127.0.0.1 that is free now (see rig.free_port: below the ephemeral range)."""
+    import rig
+    return rig.free_port("127.0.0.1")
 
 
 def wait_for_port(port: int, timeout: float = 30.0, process: subprocess.Popen | None = None) -> None:

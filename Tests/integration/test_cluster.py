@@ -189,6 +189,43 @@ def test_two_processes_writing_one_address_leave_one_current_and_the_whole_histo
     assert sum(1 for line in history if line.split("\t")[4] == "yes") == 1
 
 
+def test_one_gateway_enrols_at_a_time_through_the_shared_store(gateways, cluster, tmp_path):
+    """With a PostgreSQL store the lifecycle lock is in the database: while another gateway
+    holds it (here a psql session), B's `identity new` waits and installs nothing; when the
+    holder's session ends, B's run goes on and enrols. B's StateDirectory is its own, so only
+    the shared lock can have held it."""
+    a, b, _, _ = gateways
+    primary, _ = cluster
+    state = tmp_path / "state"
+    config = tmp_path / "identity.conf"
+    config.write_text(b.milter.config_path.read_text() + f"StateDirectory {state}\n"
+                      + f"EnrollCommand {rigmod.enrol_command(tmp_path / 'enrol.py', a.pki_dir)}\n")
+    holder = subprocess.Popen(["psql", "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres", "-d", "smime", "-At"],
+                              stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = None
+    try:
+        holder.stdin.write(b"SELECT pg_advisory_lock(%d);\n" % 0x736D696D656C6966)
+        holder.stdin.flush()
+        rigmod.wait_until(lambda: primary.sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted") == "1",
+                          30, "the advisory lock held by psql")
+        proc = subprocess.Popen([str(b.milter.binary), "identity", "new", "lena@example.com", "--config", str(config)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(4)
+        assert proc.poll() is None, "identity new did not wait for the lock: " + proc.communicate()[1].decode()
+        assert not (b.pki_dir / "certs" / "lena@example.com.pem").exists()
+        holder.stdin.close()   # the session ends, and its lock with it
+        holder.wait(timeout=30)
+        out, err = proc.communicate(timeout=180)
+        assert proc.returncode == 0, err.decode() + out.decode()
+        assert (b.pki_dir / "certs" / "lena@example.com.pem").exists()
+        assert primary.sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") == "0"
+    finally:
+        for p in (holder, proc):
+            if p is not None and p.poll() is None:
+                p.kill()
+                p.wait()
+
+
 def test_a_newer_schema_is_refused_with_a_clear_line(gateways, cluster, milter_bin, tmp_path):
     a, _, _, _ = gateways
     primary, standby = cluster

@@ -358,26 +358,6 @@ def test_mail_encrypted_to_a_token_key_is_decrypted_on_the_token(token_rig, tmp_
         token_rig.milter.restart(token_rig.token_settings)
 
 
-ENROL_SCRIPT = """#!/usr/bin/env python3
-# EnrollCommand for the test: the request on stdin, the chain (leaf, intermediate) on stdout,
-# issued by the test PKI's intermediate for the request's key and rfc822Name.
-import importlib.util, sys
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-spec = importlib.util.spec_from_file_location("pki", sys.argv[1])
-pki = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(pki)
-csr = x509.load_pem_x509_csr(sys.stdin.buffer.read())
-assert csr.is_signature_valid, "the request's signature does not verify"
-emails = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.RFC822Name)
-inter = x509.load_pem_x509_certificate(open(sys.argv[2], "rb").read())
-inter_key = serialization.load_pem_private_key(open(sys.argv[3], "rb").read(), None)
-class Public:
-    def public_key(self):
-        return csr.public_key()
-cert = pki.leaf(emails, Public(), inter, inter_key)
-sys.stdout.buffer.write(pki.pem(cert) + pki.pem(inter))
-"""
 
 
 @pytest.mark.parametrize("key_type,kind", [("rsa3072", "RSA"), ("p256", "EC")])
@@ -386,17 +366,14 @@ def test_identity_new_makes_the_key_on_the_token(token_rig, rcpt, tmp_path, key_
     never extractable), signs the request there, installs NAME.key holding the key's URI; the
     milter then signs with it, verifiably; a renewal makes another key and the old one stays."""
     address = f"kay-{key_type}@example.com"
-    script = token_rig.root / "enrol.py"
-    script.write_text(ENROL_SCRIPT)
-    os.chmod(script, 0o755)
+    enrol = rigmod.enrol_command(token_rig.root / "enrol.py", token_rig.pki_dir)
     state = tmp_path / "state"
     state.mkdir()
     config = tmp_path / "identity.conf"
     config.write_text(token_rig.milter.config_path.read_text()
                       + f"NewKeysOn pkcs11:token={TOKEN}\nKeyType {key_type}\nStateDirectory {state}\n"
                       + f"TrustAnchors {token_rig.trust_anchor}\n"
-                      + f"EnrollCommand {script} {rigmod.PKI_SCRIPT} {token_rig.pki_dir / 'intermediate.pem'} "
-                      + f"{token_rig.pki_dir / 'intermediate.key'}\n")
+                      + f"EnrollCommand {enrol}\n")
 
     def identity(*args: str) -> subprocess.CompletedProcess:
         return rigmod.run([str(token_rig.milter_bin), "identity", *args, address, "--config", str(config)],

@@ -39,7 +39,7 @@ extension ConfigurationKey {
         count("MaxConnections", default: 1000, range: 1...100_000, \.maxConnections,
               doc: "At most this many MTA connections are served at once; a connection beyond it gets a tempfail at connect (the MTA gives its own 4xx) with a log line, and the MTA keeps the mail and retries."),
         count("MilterTimeout", syntax: "SECONDS", default: 600, range: 1...86_400, \.milterTimeout,
-              doc: "Seconds libmilter waits for the MTA's next packet (smfi_settimeout); read at start, not on reload."),
+              doc: "Seconds a connection may stay silent between two packets of the MTA (smfi_settimeout, and the milter's own watchdog: libmilter checks only every 600 s); past it the connection is shut down with a warning. Read at start, not on reload."),
         count("MaxConcurrentMessages", default: LimitSettings.defaultConcurrentMessages, shownDefault: "4 per CPU, at least 8",
               range: 0...100_000, \.concurrentMessages,
               doc: "At most this many messages are decided (signed, verified, encrypted) at once; at end-of-message the others wait for a place, holding only their spool file, and one that waits over 120 s is tempfailed (451 4.3.2, the MTA retries). Bounds the memory of many large messages ending together. 0: no limit."),
