@@ -2,7 +2,6 @@
 import Foundation
 import Logging
 import Policy
-import Synchronization
 
 /// Warns before signing certificates expire: in the log at each `ExpiryWarnDays` threshold
 /// (checked at start, on reload and daily), by mail to `ExpiryReport` once per threshold per
@@ -12,7 +11,7 @@ final class ExpiryMonitor: Sendable {
     private let logger: Logger
     private let metrics: MilterMetrics?
     /// Reports already sent ("identity|notAfter|threshold"), so each goes once per process.
-    private let reported = Mutex<Set<String>>([])
+    private let reported = Locked<Set<String>>([])
 
     init(logger: Logger, metrics: MilterMetrics?) {
         self.logger = logger

@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
-import Synchronization
 
 /// Lets each report key through at most once per `interval` (in memory, per process; a restart
 /// forgets). Thread-safe: the milter calls it from libmilter's worker threads.
@@ -10,7 +9,7 @@ final class ReportRateLimiter: Sendable {
     private let clock: @Sendable () -> Date
     /// Key → when a report last went out. Pruned when it grows, so it stays bounded by the
     /// number of keys seen within one interval.
-    private let lastSent = Mutex<[String: Date]>([:])
+    private let lastSent = Locked<[String: Date]>([:])
     private static let pruneThreshold = 10_000
 
     /// - Parameters:

@@ -6,7 +6,6 @@ import MIME
 import Milter
 import Policy
 import SMIME
-import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -87,7 +86,7 @@ struct RunCommand: ParsableCommand {
 /// Connects the milter binding to the policy and the log, and holds the configuration in
 /// force. A reload swaps it whole; a message evaluates against one consistent set.
 final class PolicyDelegate: MilterDelegate {
-    private let current: Mutex<LoadedSetup>
+    private let current: Locked<LoadedSetup>
     let logger: Logger
     let metrics: MilterMetrics?
     let expiry: ExpiryMonitor
@@ -96,7 +95,7 @@ final class PolicyDelegate: MilterDelegate {
 
     init(setup: LoadedSetup, logger: Logger, metrics: MilterMetrics?, expiry: ExpiryMonitor,
          reportLimiter: ReportRateLimiter = ReportRateLimiter()) {
-        self.current = Mutex(setup)
+        self.current = Locked(setup)
         self.logger = logger
         self.metrics = metrics
         self.expiry = expiry

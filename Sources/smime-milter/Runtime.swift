@@ -4,7 +4,6 @@ import Logging
 import Milter
 import Policy
 import SMIME
-import Synchronization
 
 /// A configuration with its identities loaded: everything the policy needs, checked.
 struct LoadedSetup {
@@ -166,7 +165,7 @@ extension LoadedSetup {
 /// The process's revocation checkers: one cache per cache directory for the whole process, so
 /// a reload keeps what was fetched, and the metrics as events.
 enum RevocationRuntime {
-    private static let caches = Mutex<[String: RevocationCache]>([:])
+    private static let caches = Locked<[String: RevocationCache]>([:])
 
     /// The checker for `configuration` over `trust` (an empty store for identities), or nil
     /// when RevocationCheck is none.

@@ -4,7 +4,6 @@ import MIME
 @testable import Milter
 import Policy
 import SMIME
-import Synchronization
 import Testing
 
 /// The per-connection logic of the libmilter binding, driven without libmilter: the session
@@ -258,7 +257,7 @@ import Testing
 @Suite struct ConnectionLimitTests {
     final class LimitDelegate: MilterDelegate, @unchecked Sendable {
         let limit: Int?
-        let lines = Mutex<[String]>([])
+        let lines = Locked<[String]>([])
         init(limit: Int?) { self.limit = limit }
         func currentEvaluator() -> any MessageEvaluator { ScriptedEvaluator { _ in PolicyOutcome(decision: .skipped(reason: "test")) } }
         func finished(_ message: MessageContext, outcome: PolicyOutcome, milliseconds: Double) {}
@@ -305,7 +304,7 @@ import Testing
     final class GateDelegate: MilterDelegate, @unchecked Sendable {
         let limit: Int?
         let evaluator: ScriptedEvaluator
-        let done = Mutex<[PolicyOutcome]>([])
+        let done = Locked<[PolicyOutcome]>([])
         init(limit: Int?, evaluator: ScriptedEvaluator) { self.limit = limit; self.evaluator = evaluator }
         func currentEvaluator() -> any MessageEvaluator { evaluator }
         func finished(_ message: MessageContext, outcome: PolicyOutcome, milliseconds: Double) { done.withLock { $0.append(outcome) } }
@@ -342,7 +341,7 @@ import Testing
     @Test func aWaitingMessageGoesOnWhenAPlaceFrees() async throws {
         let gate = MessageWorkGate(maximumWait: 300)
         #expect(gate.enter(limit: 1))
-        let entered = Mutex(false)
+        let entered = Locked(false)
         let thread = Thread {
             if gate.enter(limit: 1) { entered.withLock { $0 = true }; gate.leave() }
         }

@@ -2,7 +2,6 @@
 import Foundation
 import Policy
 @testable import smime_milter
-import Synchronization
 import Testing
 
 /// The executable's own state: the broken-signature report rate limit (kept across reloads).
@@ -36,8 +35,8 @@ import Testing
 
 /// A clock the test moves by hand.
 final class TestClock: Sendable {
-    private let time: Mutex<Date>
-    init(_ start: Date) { time = Mutex(start) }
+    private let time: Locked<Date>
+    init(_ start: Date) { time = Locked(start) }
     var now: Date { time.withLock { $0 } }
     func advance(_ seconds: TimeInterval) { time.withLock { $0 += seconds } }
 }
