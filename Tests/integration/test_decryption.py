@@ -170,6 +170,16 @@ def tamper_gcm(data: str) -> str:
     return head + "\n\n" + base64.encodebytes(bytes(der)).decode()
 
 
+def tamper_cbc(data: str) -> str:
+    """Flips the top bit of the last byte of the next-to-last ciphertext block: in CBC that byte
+    is XORed into the last plaintext byte, the padding length, which then exceeds the block size
+    (at most 16 becomes at least 0x81), so decryption fails every time, not 255 times in 256."""
+    head, body = data.split("\n\n", 1)
+    der = bytearray(base64.b64decode(body))
+    der[-17] ^= 0x80
+    return head + "\n\n" + base64.encodebytes(bytes(der)).decode()
+
+
 def truncate(data: str) -> str:
     head, body = data.split("\n\n", 1)
     der = base64.b64decode(body)
@@ -179,6 +189,7 @@ def truncate(data: str) -> str:
 def test_failures_are_delivered_as_they_came_with_the_cause(dec_rig):
     cases = {
         "no_key": encrypted(dec_rig.work, DORA, dec_rig.keys["stranger"], "wrong key", ["-aes256"]),
+        "decrypt_failed": tamper_cbc(encrypted(dec_rig.work, DORA, dec_rig.keys[DORA], "tampered cbc", ["-aes256"])),
         "integrity": tamper_gcm(encrypted(dec_rig.work, DORA, dec_rig.keys[DORA], "tampered gcm", ["-aes-256-gcm"])),
         "refused_cipher": encrypted(dec_rig.work, DORA, dec_rig.keys[DORA], "triple des", ["-des3"]),
     }
