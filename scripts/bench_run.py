@@ -356,7 +356,7 @@ class Bench:
         settings = rigmod.MilterSettings(signing_table="alice@example.com alice detached\nbob@example.com bob detached\n",
                                          sender_map=None, extra="LogLevel warning")
         r = rigmod.Rig(milter_bin=self.milter_bin, milter_settings=settings, base_dir=str(self.work))
-        unix_proc = accept_all = None
+        unix_proc = accept_all = accept_all_unix = None
         try:
             r.start()
             sock_dir = r.root / "milter-unix"
@@ -386,8 +386,17 @@ class Bench:
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
             wait_listening(accept_endpoint, accept_all, "accept-all milter (end to end)")
             accept_port = accept_endpoint.split(":")[1].split("@")[0]
+            # The same do-nothing milter on a unix socket, so that inet and unix are each compared
+            # with their own floor (issue 14: inet within 5% of unix, both within 90% of it).
+            accept_unix = sock_dir / "accept-all.sock"
+            accept_all_unix = subprocess.Popen([str(self.load_bin), "--serve-accept-all", f"unix:{accept_unix}",
+                                                "--answer-smtp-steps"],
+                                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                               start_new_session=True)
+            wait_listening(f"unix:{accept_unix}", accept_all_unix, "accept-all milter (unix, end to end)")
             plan = [("postfix-only", "", "alice@example.com"),
                     ("accept-all-milter-inet", f"inet:127.0.0.1:{accept_port}", "alice@example.com"),
+                    ("accept-all-milter-unix", f"unix:{accept_unix}", "alice@example.com"),
                     ("milter-inet-rsa", inet_sock, "alice@example.com"),
                     ("milter-inet-ecdsa", inet_sock, "bob@example.com"),
                     ("milter-unix-rsa", f"unix:{unix_sock}", "alice@example.com"),
@@ -413,6 +422,7 @@ class Bench:
         finally:
             stop(unix_proc)
             stop(accept_all)
+            stop(accept_all_unix)
             try:
                 r.stop()
             except Exception as e:

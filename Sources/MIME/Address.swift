@@ -88,7 +88,13 @@ struct AddressParser {
         let s = Array(value.unicodeScalars)
         var out = [Token]()
         var i = 0
-        let specials: Set<Unicode.Scalar> = ["<", ">", "@", ",", ";", ":", ".", "\\"]
+        // A switch, not a Set: hashing every scalar of every address field showed in the profile.
+        func isSpecial(_ c: Unicode.Scalar) -> Bool {
+            switch c {
+            case "<", ">", "@", ",", ";", ":", ".", "\\": return true
+            default: return false
+            }
+        }
         while i < s.count {
             let c = s[i]
             if c == " " || c == "\t" || c == "\r" || c == "\n" { i += 1; continue }
@@ -129,7 +135,7 @@ struct AddressParser {
                 out.append(.domainLiteral(String(text)))
                 continue
             }
-            if specials.contains(c) || c == ")" || c == "]" {
+            if isSpecial(c) || c == ")" || c == "]" {
                 out.append(.special(c))
                 i += 1
                 continue
@@ -138,7 +144,7 @@ struct AddressParser {
             while i < s.count {
                 let d = s[i]
                 if d == " " || d == "\t" || d == "\r" || d == "\n" || d == "(" || d == "\"" || d == "[" || d == ")" || d == "]"
-                    || specials.contains(d) { break }
+                    || isSpecial(d) { break }
                 text.append(d)
                 i += 1
             }
@@ -298,9 +304,15 @@ struct AddressParser {
 
     /// Keeps a quoted local part quoted unless its content is a dot-atom.
     static func quoteIfNeeded(_ s: String) -> String {
-        let atext = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-/=?^_`{|}~".unicodeScalars)
+        func isAtext(_ c: Unicode.Scalar) -> Bool {   // RFC 5322 atext, without building a Set per call
+            switch c {
+            case "a"..."z", "A"..."Z", "0"..."9", "!", "#", "$", "%", "&", "'", "*", "+", "-", "/", "=", "?", "^", "_",
+                 "`", "{", "|", "}", "~": return true
+            default: return false
+            }
+        }
         let parts = s.split(separator: ".", omittingEmptySubsequences: false)
-        let isDotAtom = !s.isEmpty && parts.allSatisfy { !$0.isEmpty && $0.unicodeScalars.allSatisfy { atext.contains($0) || $0.value >= 0x80 } }
+        let isDotAtom = !s.isEmpty && parts.allSatisfy { !$0.isEmpty && $0.unicodeScalars.allSatisfy { isAtext($0) || $0.value >= 0x80 } }
         if isDotAtom { return s }
         var out = "\""
         for u in s.unicodeScalars {

@@ -102,7 +102,11 @@ extension Array where Element == HeaderField {
 public enum HeaderText {
     /// UTF-8 when the bytes are valid UTF-8, else ISO-8859-1 (one scalar per byte).
     public static func decode<C: Collection>(_ bytes: C) -> (text: String, isLatin1: Bool) where C.Element == UInt8 {
-        if let s = String(validating: Array(bytes), as: UTF8.self) { return (s, false) }
+        // One concrete array (the generic collection is walked through witness tables otherwise);
+        // ASCII, nearly every field name and value, is valid UTF-8 as it stands.
+        let array = Array(bytes)
+        if array.allSatisfy({ $0 < 0x80 }) { return (String(decoding: array, as: UTF8.self), false) }
+        if let s = String(validating: array, as: UTF8.self) { return (s, false) }
         return (latin1String(bytes), true)
     }
 

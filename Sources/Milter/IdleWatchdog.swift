@@ -106,10 +106,11 @@ final class IdleWatchdog: @unchecked Sendable {
     func activity(_ ctx: OpaquePointer?, busy: Bool) {
         guard let ctx else { return }
         let key = UInt(bitPattern: ctx)
+        let now = Self.monotonicNow()   // outside the lock: every callback of every session comes here
         lock.lock()
-        if watched[key] != nil {
-            watched[key]!.lastActivity = Self.monotonicNow()
-            watched[key]!.busy = busy
+        if let index = watched.index(forKey: key) {   // one look-up, the entry changed in place
+            watched.values[index].lastActivity = now
+            watched.values[index].busy = busy
         }
         lock.unlock()
     }

@@ -46,7 +46,7 @@ struct FromField: Sendable, Equatable {
         if mailboxes.contains(where: { $0.group != nil }) {
             return FromField(addresses: addresses, problem: "the From field is malformed (group syntax)")
         }
-        if mailboxes.contains(where: { $0.localPart.contains("=?") || $0.domain.contains("=?") }) {
+        if mailboxes.contains(where: { containsEncodedWordStart($0.localPart) || containsEncodedWordStart($0.domain) }) {
             return FromField(addresses: addresses, problem: "the From field is malformed (an encoded word in place of the address)")
         }
         for mailbox in mailboxes {
@@ -62,6 +62,8 @@ struct FromField: Sendable, Equatable {
     /// characters on each side of an `@`, the domain with a dot. Full-width and other look-alike
     /// `@` signs count too: a reader takes them for one.
     static func addressesShown(in text: String) -> [String] {
+        // Most display names show no address at all: skip the per-character work for them.
+        guard text.unicodeScalars.contains(where: { $0 == "@" || $0 == "\u{FF20}" || $0 == "\u{FE6B}" }) else { return [] }
         let ats: Set<Character> = ["@", "＠", "﹫"]
         let stops: Set<Character> = [" ", "\t", "<", ">", "(", ")", "[", "]", ",", ";", ":", "\"", "'", "\\"]
         let chars = Array(text)
@@ -78,6 +80,16 @@ struct FromField: Sendable, Equatable {
         }
         return out
     }
+}
+
+/// Whether `text` holds `=?`, the start of an encoded word (a byte scan: this runs per message).
+private func containsEncodedWordStart(_ text: String) -> Bool {
+    var previous: UInt8 = 0
+    for byte in text.utf8 {
+        if previous == UInt8(ascii: "="), byte == UInt8(ascii: "?") { return true }
+        previous = byte
+    }
+    return false
 }
 
 extension String {

@@ -10,7 +10,9 @@ enum IPAddress {
     /// The 4 bytes of a dotted-quad IPv4 address, or nil.
     static func v4(_ text: some StringProtocol) -> [UInt8]? {
         let string = String(text)
-        guard string.utf8.count <= 15, !string.contains("\0") else { return nil }
+        // utf8.contains, not String.contains: Foundation's substring search costs thousands of
+        // instructions, and this runs for every message (InternalHosts).
+        guard string.utf8.count <= 15, !string.utf8.contains(0) else { return nil }
         var address = in_addr()
         let result = string.withCString { inet_pton(AF_INET, $0, &address) }
         guard result == 1 else { return nil }
@@ -20,7 +22,7 @@ enum IPAddress {
     /// The 16 bytes of an IPv6 address (any form inet_pton accepts), or nil.
     static func v6(_ text: some StringProtocol) -> [UInt8]? {
         let string = String(text)
-        guard string.utf8.count <= 45, !string.contains("\0") else { return nil }
+        guard string.utf8.count <= 45, !string.utf8.contains(0) else { return nil }
         var address = in6_addr()
         let result = string.withCString { inet_pton(AF_INET6, $0, &address) }
         guard result == 1 else { return nil }

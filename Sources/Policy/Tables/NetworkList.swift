@@ -91,13 +91,13 @@ public struct NetworkList: Sendable, Equatable, CustomStringConvertible {
         if s.hasPrefix("["), s.hasSuffix("]"), s.count >= 2 {
             s = s.dropFirst().dropLast()
         }
-        if s.lowercased().hasPrefix("ipv6:") {
+        if s.utf8.count >= 5, s.prefix(5).lowercased() == "ipv6:" {
             s = s.dropFirst(5)
         }
         if let percent = s.firstIndex(of: "%") {
             s = s[..<percent]
         }
-        if s.contains(":") {
+        if s.utf8.contains(UInt8(ascii: ":")) {   // not Foundation's substring search: per message
             guard let v6 = IPAddress.v6(s) else { return nil }
             return IPAddress.unmapped(v6) ?? v6
         }

@@ -46,10 +46,8 @@ public struct CMSVerifier: Sendable {
         ERR_clear_error()
         defer { ERR_clear_error() }
         guard !signedData.isEmpty else { return CMSVerification(status: .malformed("the signature is empty")) }
-        let parsed: OpaquePointer? = signedData.withUnsafeBufferPointer { buffer in
-            var cursor: UnsafePointer<UInt8>? = buffer.baseAddress
-            return d2i_CMS_ContentInfo(nil, &cursor, buffer.count)
-        }
+        // Each distinct certificate decoded once per process (see CMSParser for why and how).
+        let parsed = CMSParser.parse(signedData)
         guard let cms = parsed else {
             return CMSVerification(status: .malformed("the signature is not a valid CMS structure ("
                                                       + "\(signedData.count) bytes)"))

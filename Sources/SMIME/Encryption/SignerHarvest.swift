@@ -59,10 +59,7 @@ public enum SignerHarvest {
     public static func candidates(signedData der: [UInt8]) -> [SignerCertificateCandidate] {
         ERR_clear_error()
         defer { ERR_clear_error() }
-        let parsed: OpaquePointer? = der.withUnsafeBufferPointer { buffer in
-            var cursor: UnsafePointer<UInt8>? = buffer.baseAddress
-            return d2i_CMS_ContentInfo(nil, &cursor, buffer.count)
-        }
+        let parsed = CMSParser.parse(der)   // the certificates the verifier decoded already
         guard let cms = parsed else { return [] }
         defer { CMS_ContentInfo_free(cms) }
         guard CMSVerifier.kind(of: cms) == .signedData, let infos = CMS_get0_SignerInfos(cms) else { return [] }
