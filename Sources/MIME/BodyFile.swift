@@ -11,6 +11,8 @@ public final class BodyFile: @unchecked Sendable, Equatable {
     /// A read of the file failed.
     public struct ReadError: Error, CustomStringConvertible {
         public let description: String
+
+        public init(description: String) { self.description = description }
     }
 
     private let fd: Int32
@@ -169,6 +171,42 @@ public final class BodyFile: @unchecked Sendable, Equatable {
             try body(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
             offset += n
         }
+    }
+
+    /// True for the spool file itself: no conversion and no frame, so offsets are file offsets
+    /// (what `read(at:into:)` and `bytes(in:)` need).
+    public var isPlain: Bool {
+        if case .none = transform { return head.isEmpty && tail.isEmpty }
+        return false
+    }
+
+    /// Reads file bytes from `offset` (at most `buffer.count`, never past `size`) into `buffer`:
+    /// the count read, 0 at the end. Only for a plain view (`isPlain`): a converted view has no
+    /// byte offsets of its own. A streaming consumer (OpenSSL hashing part 1 of a spooled
+    /// multipart/signed) reads with this.
+    public func read(at offset: Int, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        guard isPlain else { throw ReadError(description: "a converted view of the spooled body has no byte offsets") }
+        guard offset >= 0, offset < size, buffer.count > 0 else { return 0 }
+        while true {
+            let n = pread(fd, buffer.baseAddress, min(buffer.count, size - offset), off_t(offset))
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else {
+                throw ReadError(description: "cannot read the spooled body: "
+                                + (n == 0 ? "the file is shorter than recorded" : String(cString: strerror(errno))))
+            }
+            return n
+        }
+    }
+
+    /// The bytes of `range` of the file in memory (a plain view only; for a small range, such as
+    /// the signature part of a spooled multipart/signed).
+    public func bytes(in range: Range<Int>) throws -> [UInt8] {
+        guard isPlain else { throw ReadError(description: "a converted view of the spooled body has no byte offsets") }
+        var out = [UInt8]()
+        out.reserveCapacity(range.count)
+        try forEachFilePiece(in: range, pieceSize: min(max(range.count, 4096), 1 << 20)) { out.append(contentsOf: $0) }
+        guard out.count == range.count else { throw ReadError(description: "cannot read the spooled body: the file is shorter than recorded") }
+        return out
     }
 
     /// The whole body in memory.

@@ -27,6 +27,32 @@ public enum MIMEParser {
                                   defaultType: .defaultType, defects: h.endedByNonFieldLine ? [.missingBlankLine] : [])
     }
 
+    /// The entity of a part of which only the first bytes are at hand (`prefix`: the start of
+    /// part 1 of a large spooled multipart/signed), parsed as far as its header and, for a
+    /// `message/rfc822` (or global) in an identity encoding, the encapsulated message's header:
+    /// the fields are those a parse of the whole part gives, the bodies are left empty.
+    ///
+    /// Nil when a header needed does not end with a blank line inside `prefix` (it may run on
+    /// past the cut, or end without a blank line): the caller then needs the whole part.
+    public static func parseHeaders(ofPrefix prefix: [UInt8], limits: MIMELimits = MIMELimits()) throws -> MIMEEntity? {
+        func headerEnd(from start: Int) throws -> (end: Int, fields: [HeaderField])? {
+            let h = try HeaderParser.parse(prefix, in: start..<prefix.count, limits: limits)
+            // A blank line whose LF is inside the prefix: a CR cut from its LF is not one.
+            guard h.hadBlankLine, h.bodyStart > start, h.bodyStart <= prefix.count,
+                  prefix[h.bodyStart - 1] == Byte.lf else { return nil }
+            return (h.bodyStart, h.fields)
+        }
+        guard let outer = try headerEnd(from: 0) else { return nil }
+        var cut = outer.end
+        let type = outer.fields.first(named: "Content-Type").flatMap { ContentType(parsing: $0.value) } ?? .defaultType
+        let cte = outer.fields.first(named: "Content-Transfer-Encoding").map { TransferEncoding(parsing: $0.value) } ?? .sevenBit
+        if type.isEncapsulatedMessage, cte.isIdentity {
+            guard let inner = try headerEnd(from: outer.end) else { return nil }
+            cut = inner.end
+        }
+        return try parse(message: Array(prefix[0..<cut]), limits: limits)
+    }
+
     private struct Builder {
         let buffer: [UInt8]
         let limits: MIMELimits

@@ -30,8 +30,29 @@ extension VerificationPolicy {
     /// message-level rules.
     public func verdict(fields: [HeaderField], body: [UInt8], now: Date = Date()) -> MessageVerdict {
         let from = FromField.of(fields)
-        var report = verifier.verify(fields: fields, body: body, fromAddress: from.single, at: now)
-        report = Self.applyFromRules(report, from: from)
+        let report = verifier.verify(fields: fields, body: body, fromAddress: from.single, at: now)
+        return verdict(fields: fields, report: report, from: from)
+    }
+
+    /// `verdict(fields:body:now:)` for a body in a spool file, verified from the file (a large
+    /// multipart/signed is never read into memory): the verdict and the body the signature
+    /// is found in afterwards (`StreamedVerification.verified`), or nil when only the in-memory
+    /// path can decide (the caller then reads the body and calls `verdict(fields:body:now:)`).
+    ///
+    /// - Throws: when the file cannot be read.
+    public func verdict(fields: [HeaderField], file: BodyFile, now: Date = Date()) throws
+        -> (verdict: MessageVerdict, signatureBody: [UInt8])? {
+        let from = FromField.of(fields)
+        switch try verifier.verify(fields: fields, file: file, fromAddress: from.single, at: now) {
+        case .needsMemory: return nil
+        case let .verified(report, signatureBody):
+            return (verdict(fields: fields, report: report, from: from), signatureBody)
+        }
+    }
+
+    /// The message-level rules over the verifier's report: the same for both paths.
+    private func verdict(fields: [HeaderField], report verified: VerificationReport, from: FromField) -> MessageVerdict {
+        var report = Self.applyFromRules(verified, from: from)
         var protectedSubject: String?
         // The verifier compared the signer with the outer From; the signed From is what the
         // signer vouches for, so an outer From that differs is the reason (also when the

@@ -53,18 +53,31 @@ public struct VerificationPolicy: Sendable {
     }
 
     /// `evaluate`, with the report and the body it was made from (nil when the body could not
-    /// be read), for what comes after the verdict (harvesting the signer's certificate).
+    /// be read), for what comes after the verdict (harvesting the signer's certificate). For a
+    /// large multipart/signed verified from its spool file, that body is the signature part in
+    /// its multipart/signed frame, part 1 left out (`StreamedVerification.verified`).
     public func evaluateReporting(_ message: MessageContext, now: Date = Date())
         -> (outcome: PolicyOutcome, report: VerificationReport?, body: [UInt8]?) {
-        // Verification needs the body in memory (only signing streams a spooled one).
-        let body: [UInt8]
-        do {
-            body = try message.body.bytes()
-        } catch {
+        func unreadable(_ error: any Error) -> (outcome: PolicyOutcome, report: VerificationReport?, body: [UInt8]?) {
             let from = FromField.of(message.fields)
             return (configuration.failureRules.error("\(error)", outcome: PolicyOutcome(decision: .error(reason: ""), fromAddress: from.single)), nil, nil)
         }
-        let verdict = verdict(fields: message.fields, body: body, now: now)
+        let body: [UInt8]
+        let verdict: MessageVerdict
+        do {
+            // A spooled body (over SpoolThreshold) is verified from its file when it is a
+            // multipart/signed: part 1 is hashed from the file, only the signature part is read.
+            // Any other shape, or one the streamed path is not sure of, is read into memory.
+            if let file = message.body.file, let streamed = try self.verdict(fields: message.fields, file: file, now: now) {
+                verdict = streamed.verdict
+                body = streamed.signatureBody
+            } else {
+                body = try message.body.bytes()
+                verdict = self.verdict(fields: message.fields, body: body, now: now)
+            }
+        } catch {
+            return unreadable(error)
+        }
         let report = verdict.report
         let froms = verdict.fromAddresses
         let reason = report.result == .pass ? nil : (report.isEncrypted ? "message is encrypted" : report.reason)

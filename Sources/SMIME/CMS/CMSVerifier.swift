@@ -43,6 +43,32 @@ public struct CMSVerifier: Sendable {
     ///     signed-data, whose eContent is returned in `content`.
     ///   - time: the time the certificates are validated at.
     public func verify(signedData: [UInt8], detachedContent: [UInt8]?, at time: Date) -> CMSVerification {
+        do {
+            return try verify(signedData: signedData, detached: detachedContent.map { .memory($0) } ?? .none, at: time)
+        } catch {
+            // Only a file is read; content in memory cannot fail to be read.
+            return CMSVerification(status: .malformed("\(error)"))
+        }
+    }
+
+    /// `verify(signedData:detachedContent:at:)` with part 1 read from the spool file, a piece
+    /// at a time (never in memory whole): the same checks, the same outcome. An eContent
+    /// beside it is compared with the file range piece by piece and refused unless identical.
+    ///
+    /// - Throws: `BodyFile.ReadError` when the file cannot be read (not a verification result:
+    ///   the caller treats it like any unreadable spooled body).
+    public func verify(signedData: [UInt8], detachedContent: FileRangeContent, at time: Date) throws -> CMSVerification {
+        try verify(signedData: signedData, detached: .file(detachedContent), at: time)
+    }
+
+    /// Where detached content comes from.
+    private enum Detached {
+        case none
+        case memory([UInt8])
+        case file(FileRangeContent)
+    }
+
+    private func verify(signedData: [UInt8], detached: Detached, at time: Date) throws -> CMSVerification {
         ERR_clear_error()
         defer { ERR_clear_error() }
         guard !signedData.isEmpty else { return CMSVerification(status: .malformed("the signature is empty")) }
@@ -69,12 +95,19 @@ public struct CMSVerifier: Sendable {
             return CMSVerification(status: .limitExceeded("the signature carries \(certCount) certificates; at most \(maxCertificates) are accepted"))
         }
 
-        if let detachedContent, let embedded = smime_CMS_econtent(cms) {
+        if case .none = detached {} else if let embedded = smime_CMS_econtent(cms) {
             // RFC 8551 §3.5.3.1: eContent MUST be absent in a detached signature. Identical bytes
             // are harmless; different ones are the CVE-2018-18509 trick.
-            let length = Int(ASN1_STRING_length(embedded))
-            let bytes = ASN1_STRING_get0_data(embedded).map { Array(UnsafeBufferPointer(start: $0, count: max(0, length))) } ?? []
-            if bytes != detachedContent { return CMSVerification(status: .embeddedContentDiffers) }
+            let length = max(0, Int(ASN1_STRING_length(embedded)))
+            let data = ASN1_STRING_get0_data(embedded)
+            let bytes = UnsafeRawBufferPointer(start: data.map { UnsafeRawPointer($0) }, count: data == nil ? 0 : length)
+            let same: Bool
+            switch detached {
+            case .memory(let content): same = bytes.elementsEqual(content)
+            case .file(let content): same = try content.equals(bytes)
+            case .none: same = true
+            }
+            if !same { return CMSVerification(status: .embeddedContentDiffers) }
         }
 
         // Step 1: signature and digest only.
@@ -85,11 +118,22 @@ public struct CMSVerifier: Sendable {
             let flags = UInt32(CMS_BINARY | CMS_NO_SIGNER_CERT_VERIFY)
             guard let out = BIO_new(BIO_s_mem()) else { return CMSVerification(status: .malformed("out of memory")) }
             defer { BIO_free(out) }
-            if let detachedContent {
+            switch detached {
+            case .memory(let detachedContent):
                 ok = (try? OpenSSL.withMemoryBIO(detachedContent) { content in
                     Self.verifyDetached(cms, content: content, flags: flags)
                 }) ?? false
-            } else {
+            case .file(let content):
+                let reader = FileRangeReader(content)
+                guard let verified = reader.withBIO({ Self.verifyDetached(cms, content: $0, flags: flags) }) else {
+                    return CMSVerification(status: .malformed("out of memory"))
+                }
+                if let error = reader.error {
+                    _ = OpenSSL.drainErrors()
+                    throw error
+                }
+                ok = verified
+            case .none:
                 ok = CMS_verify(cms, nil, nil, nil, out, flags) == 1
                 if ok { extracted = OpenSSL.contents(ofMemoryBIO: out) }
             }
@@ -122,6 +166,8 @@ public struct CMSVerifier: Sendable {
                 revocationFound = revocationFound.map { ChainRevocation(certificates: $0.certificates + chain.certificates) } ?? chain
             }
         }
+        var detachedContent: [UInt8]?
+        if case .memory(let content) = detached { detachedContent = content }
         var verified = CMSVerification(status: .verified, signers: signers, content: extracted ?? detachedContent)
         verified.revocation = revocationFound
         return verified

@@ -79,17 +79,32 @@ public struct MessageVerifier: Sendable {
 
     // MARK: the two forms
 
-    private func verifyDetached(signed: MIMEEntity, signature: MIMEEntity, from: String?, at time: Date) -> VerificationReport {
-        let part = SignatureLocator.section(of: signature)
+    /// The DER of a detached signature part, or the permerror report that refuses it. Shared by
+    /// the in-memory and the streamed path (`verify(fields:file:fromAddress:at:)`).
+    func detachedSignatureDER(_ signature: MIMEEntity, part: String) -> Result<[UInt8], DetachedRefusal> {
         // Refuse by size before decoding anything (a 50 MB "signature" is not one).
         guard signature.body.count <= options.maxSignatureBytes else {
-            return VerificationReport(result: .permerror, reason: "the signature part is \(signature.body.count) bytes, "
-                                      + "over the limit of \(options.maxSignatureBytes)", part: part)
+            return .failure(DetachedRefusal(report: VerificationReport(
+                result: .permerror, reason: "the signature part is \(signature.body.count) bytes, "
+                + "over the limit of \(options.maxSignatureBytes)", part: part)))
         }
-        let der: [UInt8]
         switch decode(signature) {
+        case .success(let bytes): return .success(bytes)
+        case .failure(let reason): return .failure(DetachedRefusal(report: VerificationReport(result: .permerror, reason: reason, part: part)))
+        }
+    }
+
+    /// A detached signature part refused before any CMS check.
+    struct DetachedRefusal: Error {
+        let report: VerificationReport
+    }
+
+    private func verifyDetached(signed: MIMEEntity, signature: MIMEEntity, from: String?, at time: Date) -> VerificationReport {
+        let part = SignatureLocator.section(of: signature)
+        let der: [UInt8]
+        switch detachedSignatureDER(signature, part: part) {
         case .success(let bytes): der = bytes
-        case .failure(let reason): return VerificationReport(result: .permerror, reason: reason, part: part)
+        case .failure(let refusal): return refusal.report
         }
         // The signed bytes are part 1 exactly as it stands (RFC 1847 §2.1), in canonical CRLF form.
         let content = LineEnds.toCRLF(signed.rawBytes)
@@ -137,7 +152,7 @@ public struct MessageVerifier: Sendable {
         return result
     }
 
-    private var cmsVerifier: CMSVerifier {
+    var cmsVerifier: CMSVerifier {
         CMSVerifier(trust: trust, maxCertificates: options.maxCertificates, maxSigners: options.maxSigners,
                     revocation: revocation)
     }
@@ -176,7 +191,7 @@ public struct MessageVerifier: Sendable {
 
     // MARK: turning the CMS outcome into a report
 
-    private func report(_ checked: CMSVerification, part: String, from: String?, detached: Bool) -> VerificationReport {
+    func report(_ checked: CMSVerification, part: String, from: String?, detached: Bool) -> VerificationReport {
         var report = VerificationReport(result: .permerror, part: part)
         let signer = chooseSigner(checked.signers, from: from)
         if let certificate = signer?.certificate {
