@@ -52,12 +52,29 @@ def _try_send(r, rcpt: str, data: str) -> int:
         return code
 
 
+def _milter_sessions(r) -> int:
+    """Established TCP connections to the milter's port (from /proc/net/tcp, local side)."""
+    count = 0
+    with open("/proc/net/tcp") as f:
+        for line in list(f)[1:]:
+            fields = line.split()
+            local, state = fields[1], fields[3]
+            if state == "01" and int(local.split(":")[1], 16) == r.milter.port:
+                count += 1
+    return count
+
+
 def test_connections_beyond_max_connections_tempfail_and_the_mail_arrives_later(limit_rig):
     r = limit_rig
     rcpt = f"limit@{rigmod.SINK_DOMAIN}"
     data = f"From: Alice <alice@example.com>\nTo: {rcpt}\nSubject: beyond the limit\n\nkept by the client\n"
+    # Start from no milter connection at all: the rig's own readiness probe may still hold its
+    # place on a slow machine, and the holder would then be the one refused (seen in CI).
+    rigmod.wait_until(lambda: _milter_sessions(r) == 0, 30, "the milter to have no open connection")
+    time.sleep(1)   # the milter counts a connection until libmilter's close callback has run
     holder = _open_session(r)
     try:
+        rigmod.wait_until(lambda: _milter_sessions(r) == 1, 30, "the holder's smtpd to connect to the milter")
         # The holder's smtpd is connected to the milter; this second one is one too many.
         deadline = time.monotonic() + 30
         code = _try_send(r, rcpt, data)
