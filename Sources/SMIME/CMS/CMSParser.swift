@@ -33,7 +33,13 @@ public enum CMSParser {
     public static func parse(_ der: [UInt8]) -> OpaquePointer? {
         if let fast = parseWithCachedCertificates(der) { return fast }
         ERR_clear_error()
-        return der.withUnsafeBufferPointer { buffer in
+        return decode(der)
+    }
+
+    /// `d2i_CMS_ContentInfo` over `der` as it stands (every certificate decoded): an owned
+    /// ContentInfo, or nil.
+    public static func decode(_ der: [UInt8]) -> OpaquePointer? {
+        der.withUnsafeBufferPointer { buffer in
             var cursor: UnsafePointer<UInt8>? = buffer.baseAddress
             return d2i_CMS_ContentInfo(nil, &cursor, buffer.count)
         }
@@ -141,11 +147,7 @@ public enum CMSParser {
             guard let certificate = cache.certificate(for: item) else { ERR_clear_error(); return nil }
             certificates.append(certificate)
         }
-        let parsed: OpaquePointer? = stripped.withUnsafeBufferPointer { buffer in
-            var cursor: UnsafePointer<UInt8>? = buffer.baseAddress
-            return d2i_CMS_ContentInfo(nil, &cursor, buffer.count)
-        }
-        guard let cms = parsed else { ERR_clear_error(); return nil }
+        guard let cms = decode(stripped) else { ERR_clear_error(); return nil }
         for certificate in certificates where CMS_add1_cert(cms, certificate.x509) != 1 {
             // A certificate carried twice (CMS_add0_cert refuses a duplicate): the ordinary way.
             CMS_ContentInfo_free(cms)

@@ -95,7 +95,7 @@ public struct CMSVerifier: Sendable {
             return CMSVerification(status: .limitExceeded("the signature carries \(certCount) certificates; at most \(maxCertificates) are accepted"))
         }
 
-        if case .none = detached {} else if let embedded = smime_CMS_econtent(cms) {
+        if let embedded = smime_CMS_econtent(cms) {
             // RFC 8551 §3.5.3.1: eContent MUST be absent in a detached signature. Identical bytes
             // are harmless; different ones are the CVE-2018-18509 trick.
             let length = max(0, Int(ASN1_STRING_length(embedded)))
@@ -103,9 +103,9 @@ public struct CMSVerifier: Sendable {
             let bytes = UnsafeRawBufferPointer(start: data.map { UnsafeRawPointer($0) }, count: data == nil ? 0 : length)
             let same: Bool
             switch detached {
+            case .none: same = true   // opaque signed-data: the eContent is the content
             case .memory(let content): same = bytes.elementsEqual(content)
             case .file(let content): same = try content.equals(bytes)
-            case .none: same = true
             }
             if !same { return CMSVerification(status: .embeddedContentDiffers) }
         }
@@ -193,10 +193,7 @@ public struct CMSVerifier: Sendable {
     /// The kind of a DER ContentInfo, or nil when it does not parse.
     public static func kind(ofDER der: [UInt8]) -> CMSContentKind? {
         guard !der.isEmpty else { return nil }
-        let parsed: OpaquePointer? = der.withUnsafeBufferPointer { buffer in
-            var cursor: UnsafePointer<UInt8>? = buffer.baseAddress
-            return d2i_CMS_ContentInfo(nil, &cursor, buffer.count)
-        }
+        let parsed = CMSParser.decode(der)
         _ = OpenSSL.drainErrors()
         guard let parsed else { return nil }
         defer { CMS_ContentInfo_free(parsed) }
@@ -206,10 +203,7 @@ public struct CMSVerifier: Sendable {
     /// The certificates a DER SignedData carries, as PEM (for pinning a partner's certificates
     /// and for tests); empty when it does not parse.
     static func embeddedCertificatesPEM(_ der: [UInt8]) -> [UInt8] {
-        let parsed: OpaquePointer? = der.withUnsafeBufferPointer { buffer in
-            var cursor: UnsafePointer<UInt8>? = buffer.baseAddress
-            return d2i_CMS_ContentInfo(nil, &cursor, buffer.count)
-        }
+        let parsed = CMSParser.decode(der)
         defer { _ = OpenSSL.drainErrors() }
         guard let parsed else { return [] }
         defer { CMS_ContentInfo_free(parsed) }

@@ -131,10 +131,7 @@ public enum CMSDecryptor {
 
     private static func withContentInfo<T>(_ der: [UInt8], _ body: (OpaquePointer) throws -> T) throws -> T {
         guard !der.isEmpty, der.count < Int(Int32.max) else { throw DecryptionFailure(.corrupt, "no envelope") }
-        let cms: OpaquePointer? = der.withUnsafeBufferPointer { buffer in
-            var cursor: UnsafePointer<UInt8>? = buffer.baseAddress
-            return d2i_CMS_ContentInfo(nil, &cursor, der.count)
-        }
+        let cms = CMSParser.decode(der)
         guard let cms else { throw DecryptionFailure(.corrupt, "not a CMS structure") }
         defer { CMS_ContentInfo_free(cms) }
         return try body(cms)

@@ -71,10 +71,7 @@ final class DiagnosisOracle {
         self.start = clock.now
         ERR_clear_error()
         defer { ERR_clear_error() }
-        let parsed: OpaquePointer? = der.withUnsafeBufferPointer { buffer in
-            var cursor: UnsafePointer<UInt8>? = buffer.baseAddress
-            return d2i_CMS_ContentInfo(nil, &cursor, buffer.count)
-        }
+        let parsed = CMSParser.decode(der)
         guard let cms = parsed else { problem = "the signature is not a valid CMS structure"; return }
         defer { CMS_ContentInfo_free(cms) }
         guard OBJ_obj2nid(CMS_get0_type(cms)) == NID_pkcs7_signed, let infos = CMS_get0_SignerInfos(cms) else {
