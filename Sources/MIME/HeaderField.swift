@@ -74,13 +74,54 @@ public struct HeaderField: Sendable, Equatable, CustomStringConvertible {
     /// True when the value contains a byte ≥ 0x80.
     public var hasEightBitValue: Bool { valueBytes.contains { $0 >= 0x80 } }
 
-    /// `name:value` followed by CRLF, with every fold (bare LF, bare CR or CRLF) written as CRLF.
+    /// `name:value` followed by CRLF, with every fold (bare LF, bare CR or CRLF, then white
+    /// space) written as CRLF and every other line break in the value as a space (see
+    /// `canonicalValueBytes`).
     public var canonicalBytes: [UInt8] {
         var out = Array(name.utf8)
         out.append(Byte.colon)
-        out.append(contentsOf: LineEnds.toCRLF(valueBytes))
+        out.append(contentsOf: canonicalValueBytes)
         out.append(contentsOf: Byte.crlf)
         return out
+    }
+
+    /// The value with every fold written as CRLF. A line break that is not a fold (a stray CR
+    /// inside a line, as a `\r\r\n` line end leaves it, or a line end before a byte that is not
+    /// white space or at the end of the value) becomes a space: written as CRLF it would end the
+    /// field there, or the whole header with a blank line, and what follows would be read as
+    /// other fields or as body.
+    public var canonicalValueBytes: [UInt8] {
+        let bytes = valueBytes
+        guard bytes.contains(where: { $0 == Byte.cr || $0 == Byte.lf }) else { return bytes }
+        var out = [UInt8]()
+        out.reserveCapacity(bytes.count + 8)
+        var i = 0
+        while i < bytes.count {
+            let b = bytes[i]
+            guard b == Byte.cr || b == Byte.lf else { out.append(b); i += 1; continue }
+            let next = b == Byte.cr && i + 1 < bytes.count && bytes[i + 1] == Byte.lf ? i + 2 : i + 1
+            if next < bytes.count && Byte.isWSP(bytes[next]) {
+                out.append(contentsOf: Byte.crlf)
+            } else {
+                out.append(Byte.space)
+            }
+            i = next
+        }
+        return out
+    }
+
+    /// True when `canonicalValueBytes` had to write a line break of the value as a space.
+    public var hasLineBreakThatIsNotAFold: Bool {
+        let bytes = valueBytes
+        var i = 0
+        while i < bytes.count {
+            let b = bytes[i]
+            guard b == Byte.cr || b == Byte.lf else { i += 1; continue }
+            let next = b == Byte.cr && i + 1 < bytes.count && bytes[i + 1] == Byte.lf ? i + 2 : i + 1
+            if next >= bytes.count || !Byte.isWSP(bytes[next]) { return true }
+            i = next
+        }
+        return false
     }
 
     public var description: String { "\(name):\(value)" }

@@ -189,6 +189,9 @@ struct SevenBitConverter {
         var wroteCharset = false
         for field in fields {
             let lower = field.name.lowercased()
+            if field.hasLineBreakThatIsNotAFold {
+                warnings.append("a line break that is not a fold written as a space in header field \(field.name) of \(Self.name(section))")
+            }
             if lower == "content-transfer-encoding", let te = edits.transferEncoding {
                 if !wroteTransferEncoding {   // duplicates of a rewritten field are dropped
                     out.append(utf8: "\(field.name): \(te)\r\n")
@@ -197,7 +200,7 @@ struct SevenBitConverter {
                 continue
             }
             if lower == "content-type", let cs = edits.addCharset, !wroteCharset {
-                var value = LineEnds.toCRLF(field.valueBytes)
+                var value = field.canonicalValueBytes
                 while let last = value.last, Byte.isWSP(last) || last == Byte.cr || last == Byte.lf || last == 0x3B {
                     value.removeLast()   // trailing white space and a dangling `;`
                 }

@@ -12,7 +12,8 @@
 /// - Leaves already in quoted-printable or base64 are kept unless they break the rules above, in
 ///   which case they are decoded (tolerantly) and re-encoded in the same encoding.
 /// - Only the Content-Transfer-Encoding field of a converted leaf changes; other fields are copied
-///   byte for byte with folds written as CRLF. Charsets never change. A charset is added only where
+///   byte for byte with folds written as CRLF; a line break that is not a fold (a stray CR) is
+///   written as a space, with a line in `warnings`, so that it cannot end the header. Charsets never change. A charset is added only where
 ///   none is stated on a text leaf that turns out 8-bit: `utf-8` when the bytes are valid UTF-8,
 ///   else `unknown-8bit` (RFC 1428). A top level without Content-Type gets
 ///   `Content-Type: text/plain; charset=...` (`us-ascii` when 7-bit).

@@ -9,6 +9,20 @@ import Testing
         #expect(f.canonicalBytes == bytes("Subject: Hello\r\n  world\r\n\tagain \r\n"))
     }
 
+    /// A stray CR (a `\r\r\n` line end leaves one) is not a line break of the field: written
+    /// as CRLF it would start a new field or end the header.
+    @Test func lineBreaksThatAreNotFoldsBecomeSpaces() {
+        let stray = HeaderField(name: "Content-Type", rawValue: bytes(" text/plain\r\r; charset=us-ascii\r"))
+        #expect(stray.hasLineBreakThatIsNotAFold)
+        #expect(text(stray.canonicalBytes) == "Content-Type: text/plain  ; charset=us-ascii \r\n")
+        let beforeText = HeaderField(name: "X", value: " a\nb\r\n c\r d")
+        #expect(beforeText.hasLineBreakThatIsNotAFold)
+        #expect(text(beforeText.canonicalBytes) == "X: a b\r\n c\r\n d\r\n")
+        let folded = HeaderField(name: "X", value: " a\n\tb\r\n c")
+        #expect(!folded.hasLineBreakThatIsNotAFold)
+        #expect(folded.canonicalValueBytes == bytes(" a\r\n\tb\r\n c"))
+    }
+
     @Test func nameMatchIsCaseInsensitive() {
         let fields = [HeaderField(name: "content-TYPE", value: " text/plain"), HeaderField(name: "X", value: "1")]
         #expect(fields[0].hasName("Content-Type"))

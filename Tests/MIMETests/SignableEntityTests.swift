@@ -184,6 +184,31 @@ func expectSameContent(fields: [HeaderField], body: [UInt8], _ e: SignableEntity
         expectSignable(latin1)
     }
 
+    /// Stray CRs in a Content-Type (the fuzzer's FuzzSignable finding, reduced) once became CRLFs:
+    /// the signed entity's header ended inside the field, the rest of it was read as body. They
+    /// are spaces now, at the top level, in a part header and where a charset is added.
+    @Test func strayCRInAFieldCannotEndTheHeader() throws {
+        let (fields, body) = try MessageParser.split(bytes("Content-Type: text/plain\r\r\r; charset=us-ascii\r\n\r\nhello\r\n"))
+        let top = try SignableEntity.make(fields: fields, body: body)
+        #expect(text(top.bytes) == "Content-Type: text/plain   ; charset=us-ascii\r\n\r\nhello\r\n")
+        #expect(top.warnings.contains { $0.contains("not a fold") && $0.contains("Content-Type") })
+        expectSignable(top)
+
+        let eightBit = try MessageParser.split(bytes("Content-Type: text/plain\r\r\n\r\ncaf\u{E9}\r\n"))
+        let charset = try SignableEntity.make(fields: eightBit.fields, body: eightBit.body)
+        #expect(text(charset.bytes).hasPrefix("Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"))
+
+        // The body as the milter holds it (MessageParser.split would complete the CRs).
+        let partFields = [HeaderField(name: "Content-Type", value: " multipart/mixed; boundary=\"b\"")]
+        let partBody = bytes("--b\r\nContent-Type: text/plain;\r\rname=\"a.txt\"\r\n\r\npart\r\n--b--\r\n")
+        let e = try SignableEntity.make(fields: partFields, body: partBody)
+        let tree = try MIMEParser.parse(message: e.bytes)
+        #expect(tree.multipart?.parts.count == 1)
+        #expect(tree.multipart?.parts.first?.contentType.parameter("name") == "a.txt")
+        #expect(text(e.bytes).contains("Content-Type: text/plain;  name=\"a.txt\"\r\n\r\npart\r\n"))
+        expectSignable(e)
+    }
+
     @Test func charsetAddedOnlyWhenMissingAndEightBit() throws {
         let fields = [HeaderField(name: "Content-Type", value: " text/plain; format=flowed;")]
         let e = try SignableEntity.make(fields: fields, body: crlf("caf\u{E9}\n"))
