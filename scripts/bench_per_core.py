@@ -10,7 +10,12 @@ not count against the milter.
 """
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
+
+NULL_MILTER_SOURCE = Path(__file__).resolve().parent / "null-milter.c"
+FLOOR_LABEL = "per-core-libmilter-floor-2K"
 
 # (label, mode, size of the generated or signed message)
 CASES = ([(f"per-core-sign-{alg}-{size}", f"sign-{alg}", size)
@@ -36,11 +41,39 @@ def run(bench, milter) -> None:
                 signed[size] = files[0]
             extra = ["--message", str(signed[size])]
         bench.load(label, milter.endpoint, mode, 1, size=size, seconds=bench.duration, pid=milter.pid, extra=extra)
+    libmilter_floor(bench)
+
+
+def libmilter_floor(bench) -> None:
+    """libmilter's own CPU per 2 KB message: scripts/null-milter.c (same libmilter, same callbacks and
+    protocol steps as smime-milter, does nothing) under the same one-session load, row FLOOR_LABEL."""
+    from bench_run import free_port, stop, wait_listening
+    cc = shutil.which("cc") or shutil.which("clang") or shutil.which("gcc")
+    if cc is None:
+        bench.errors.append(f"{FLOOR_LABEL}: no C compiler for scripts/null-milter.c")
+        return
+    binary = bench.work / "null-milter"
+    flags = subprocess.run(["pkg-config", "--cflags", "--libs", "milter"], capture_output=True, text=True)
+    build = subprocess.run([cc, "-O2", "-o", str(binary), str(NULL_MILTER_SOURCE), *flags.stdout.split(), "-pthread"],
+                           capture_output=True, text=True, timeout=120)
+    if flags.returncode != 0 or build.returncode != 0:
+        bench.errors.append(f"{FLOOR_LABEL}: cannot build null-milter: {(flags.stderr + build.stderr).strip()[:300]}")
+        return
+    endpoint = f"inet:{free_port()}@127.0.0.1"
+    proc = subprocess.Popen([str(binary), endpoint], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_listening(endpoint, proc, "null-milter")
+        bench.load(FLOOR_LABEL, endpoint, "pass-through", 1, size="2K", seconds=bench.duration, pid=proc.pid)
+    except Exception as e:  # the floor is information; its failure must not cost the other rows
+        bench.errors.append(f"{FLOOR_LABEL}: {e}")
+    finally:
+        stop(proc)
 
 
 def section(bench, cpu_per_message_us) -> list[str]:
     """The markdown section of the per-core rows, or nothing when none ran."""
-    rows = [(label, bench.row(label)) for label, _, _ in CASES]
+    rows = [(label, bench.row(label)) for label, _, _ in CASES] + [(FLOOR_LABEL, bench.row(FLOOR_LABEL))]
     rows = [(label, r) for label, r in rows if r is not None]
     if not rows:
         return []
@@ -48,7 +81,10 @@ def section(bench, cpu_per_message_us) -> list[str]:
              "One session (concurrency 1, inet) per case; the milter's CPU time from /proc. Per core: "
              "1,000,000 / (milter CPU microseconds per message). Signing: milter-load's generated 7-bit text, "
              "signed detached by alice (RSA-2048) or bob (P-256). Verification: messages signed by alice "
-             "(RSA-2048, signer and intermediate certificate in the signature).\n",
+             "(RSA-2048, signer and intermediate certificate in the signature). libmilter-floor: "
+             "scripts/null-milter.c, a C milter on the same libmilter with smime-milter's callbacks and protocol "
+             "steps that does nothing, under the same load (milter-load pass-through): what libmilter costs "
+             "before any code of ours runs.\n",
              "| case | message size | milter CPU per message (us) | messages/s per core | MB/s per core | msg/s (one session) |",
              "|---|---|---|---|---|---|"]
     for label, r in rows:
