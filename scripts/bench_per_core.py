@@ -10,11 +10,8 @@ not count against the milter.
 """
 from __future__ import annotations
 
-import shutil
 import subprocess
-from pathlib import Path
 
-NULL_MILTER_SOURCE = Path(__file__).resolve().parent / "null-milter.c"
 FLOOR_LABEL = "per-core-libmilter-floor-2K"
 
 # (label, mode, size of the generated or signed message)
@@ -48,16 +45,8 @@ def libmilter_floor(bench) -> None:
     """libmilter's own CPU per 2 KB message: scripts/null-milter.c (same libmilter, same callbacks and
     protocol steps as smime-milter, does nothing) under the same one-session load, row FLOOR_LABEL."""
     from bench_run import free_port, stop, wait_listening
-    cc = shutil.which("cc") or shutil.which("clang") or shutil.which("gcc")
-    if cc is None:
-        bench.errors.append(f"{FLOOR_LABEL}: no C compiler for scripts/null-milter.c")
-        return
-    binary = bench.work / "null-milter"
-    flags = subprocess.run(["pkg-config", "--cflags", "--libs", "milter"], capture_output=True, text=True)
-    build = subprocess.run([cc, "-O2", "-o", str(binary), str(NULL_MILTER_SOURCE), *flags.stdout.split(), "-pthread"],
-                           capture_output=True, text=True, timeout=120)
-    if flags.returncode != 0 or build.returncode != 0:
-        bench.errors.append(f"{FLOOR_LABEL}: cannot build null-milter: {(flags.stderr + build.stderr).strip()[:300]}")
+    binary = bench.null_milter()
+    if binary is None:
         return
     endpoint = f"inet:{free_port()}@127.0.0.1"
     proc = subprocess.Popen([str(binary), endpoint], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,

@@ -81,6 +81,15 @@ def analysis(b: Bench, speed: dict, e2e: list[dict], micro: str = "") -> list[st
             "milter: that share is the price of the milter protocol on Postfix's side (smtpd and cleanup "
             "speaking it, the extra connection per session) before any milter does any work, and it bounds "
             "what any milter can reach on this machine.\n")
+    null = summary.get("null-milter-inet")
+    if base and accept and null and e_inet and accept["msg_per_s"] > 0 and null["msg_per_s"] > 0:
+        L.append(
+            "**End to end: libmilter's share.** scripts/null-milter.c does the same nothing on libmilter "
+            f"(smime-milter's callbacks and protocol steps): {null['msg_per_s']} msg/s, "
+            f"{null['msg_per_s'] / accept['msg_per_s']:.0%} of the accept-all milter and "
+            f"{null['msg_per_s'] / base['msg_per_s']:.0%} of Postfix alone. smime-milter signing ECDSA over inet ran "
+            f"at {e_inet['msg_per_s'] / null['msg_per_s']:.0%} of it: the part of the distance to the accept-all "
+            "milter that is not libmilter's is ours.\n")
     pt, ptc = R("pass-through-2K-inet-c8"), R("pass-through-2K-inet-c8-conn-per-msg")
     ecc = R("sign-ecdsa-2K-inet-c8-conn-per-msg")
     if base and e_inet and pt and ptc and cpu_per_message_us(pt) and cpu_per_message_us(ptc):

@@ -171,6 +171,26 @@ class Bench:
             self.rows.append(row)
         return row
 
+    def null_milter(self) -> Path | None:
+        """scripts/null-milter.c built once per run (libmilter's floor: a milter that does nothing),
+        or None with an error noted when there is no C compiler or libmilter-dev."""
+        if hasattr(self, "_null_milter"):
+            return self._null_milter
+        self._null_milter = None
+        cc = shutil.which("cc") or shutil.which("clang") or shutil.which("gcc")
+        if cc is None:
+            self.errors.append("null-milter: no C compiler for scripts/null-milter.c")
+            return None
+        binary = self.work / "null-milter"
+        flags = subprocess.run(["pkg-config", "--cflags", "--libs", "milter"], capture_output=True, text=True)
+        build = subprocess.run([cc, "-O2", "-o", str(binary), str(REPO / "scripts" / "null-milter.c"),
+                                *flags.stdout.split(), "-pthread"], capture_output=True, text=True, timeout=120)
+        if flags.returncode != 0 or build.returncode != 0:
+            self.errors.append(f"null-milter: cannot build: {(flags.stderr + build.stderr).strip()[:300]}")
+            return None
+        self._null_milter = binary
+        return binary
+
     def row(self, label: str) -> dict | None:
         return next((r for r in self.rows if r["label"] == label), None)
 
@@ -356,7 +376,7 @@ class Bench:
         settings = rigmod.MilterSettings(signing_table="alice@example.com alice detached\nbob@example.com bob detached\n",
                                          sender_map=None, extra="LogLevel warning")
         r = rigmod.Rig(milter_bin=self.milter_bin, milter_settings=settings, base_dir=str(self.work))
-        unix_proc = accept_all = accept_all_unix = None
+        unix_proc = accept_all = accept_all_unix = null_milter = None
         try:
             r.start()
             sock_dir = r.root / "milter-unix"
@@ -401,6 +421,15 @@ class Bench:
                     ("milter-inet-ecdsa", inet_sock, "bob@example.com"),
                     ("milter-unix-rsa", f"unix:{unix_sock}", "alice@example.com"),
                     ("milter-unix-ecdsa", f"unix:{unix_sock}", "bob@example.com")]
+            # libmilter's own do-nothing milter (scripts/null-milter.c): how much of the distance
+            # between smime-milter and milter-load's accept-all milter is libmilter's.
+            if (null_bin := self.null_milter()) is not None:
+                null_endpoint = f"inet:{free_port()}@127.0.0.1"
+                null_milter = subprocess.Popen([str(null_bin), null_endpoint], stdout=subprocess.DEVNULL,
+                                               stderr=subprocess.DEVNULL, start_new_session=True)
+                wait_listening(null_endpoint, null_milter, "null-milter (end to end)")
+                null_port = null_endpoint.split(":")[1].split("@")[0]
+                plan.insert(3, ("null-milter-inet", f"inet:127.0.0.1:{null_port}", "alice@example.com"))
             current = None
             for round_no in range(1, rounds + 1):
                 for label, milters, sender in plan:
@@ -423,6 +452,7 @@ class Bench:
             stop(unix_proc)
             stop(accept_all)
             stop(accept_all_unix)
+            stop(null_milter)
             try:
                 r.stop()
             except Exception as e:
