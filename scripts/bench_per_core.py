@@ -48,16 +48,22 @@ def libmilter_floor(bench) -> None:
     binary = bench.null_milter()
     if binary is None:
         return
-    endpoint = f"inet:{free_port()}@127.0.0.1"
-    proc = subprocess.Popen([str(binary), endpoint], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        wait_listening(endpoint, proc, "null-milter")
-        bench.load(FLOOR_LABEL, endpoint, "pass-through", 1, size="2K", seconds=bench.duration, pid=proc.pid)
-    except Exception as e:  # the floor is information; its failure must not cost the other rows
-        bench.errors.append(f"{FLOOR_LABEL}: {e}")
-    finally:
-        stop(proc)
+    # One session (the per-core figure), and eight sessions on each socket kind: the floor under
+    # the concurrency-8 verify rate, which the verify target sets against CMS_verify in-process.
+    for kind in ("inet", "unix"):
+        endpoint = (f"inet:{free_port()}@127.0.0.1" if kind == "inet" else f"unix:{bench.work / 'null-milter.sock'}")
+        proc = subprocess.Popen([str(binary), endpoint], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            wait_listening(endpoint, proc, f"null-milter ({kind})")
+            if kind == "inet":
+                bench.load(FLOOR_LABEL, endpoint, "pass-through", 1, size="2K", seconds=bench.duration, pid=proc.pid)
+            bench.load(f"null-milter-2K-{kind}-c8", endpoint, "pass-through", 8, size="2K", seconds=bench.duration,
+                       pid=proc.pid)
+        except Exception as e:  # the floor is information; its failure must not cost the other rows
+            bench.errors.append(f"null-milter ({kind}): {e}")
+        finally:
+            stop(proc)
 
 
 def section(bench, cpu_per_message_us) -> list[str]:
