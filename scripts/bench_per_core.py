@@ -10,8 +10,6 @@ not count against the milter.
 """
 from __future__ import annotations
 
-import subprocess
-
 FLOOR_LABEL = "per-core-libmilter-floor-2K"
 
 # (label, mode, size of the generated or signed message)
@@ -43,19 +41,17 @@ def run(bench, milter) -> None:
 
 def libmilter_floor(bench) -> None:
     """libmilter's own CPU per 2 KB message: scripts/null-milter.c (same libmilter, same callbacks and
-    protocol steps as smime-milter, does nothing) under the same one-session load, row FLOOR_LABEL."""
-    from bench_run import free_port, stop, wait_listening
-    binary = bench.null_milter()
-    if binary is None:
-        return
-    # One session (the per-core figure), and eight sessions on each socket kind: the floor under
-    # the concurrency-8 verify rate, which the verify target sets against CMS_verify in-process.
+    protocol steps as smime-milter, does nothing) under the same one-session load (row FLOOR_LABEL),
+    and with eight sessions on each socket kind (rows null-milter-2K-KIND-c8): the floor under the
+    concurrency-8 verify rate, which the verify target sets against CMS_verify in-process."""
+    from bench_run import free_port, stop
     for kind in ("inet", "unix"):
-        endpoint = (f"inet:{free_port()}@127.0.0.1" if kind == "inet" else f"unix:{bench.work / 'null-milter.sock'}")
-        proc = subprocess.Popen([str(binary), endpoint], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True)
+        endpoint = f"inet:{free_port()}@127.0.0.1" if kind == "inet" else f"unix:{bench.work / 'null-milter.sock'}"
+        proc = None
         try:
-            wait_listening(endpoint, proc, f"null-milter ({kind})")
+            proc = bench.start_null_milter(endpoint)
+            if proc is None:
+                return
             if kind == "inet":
                 bench.load(FLOOR_LABEL, endpoint, "pass-through", 1, size="2K", seconds=bench.duration, pid=proc.pid)
             bench.load(f"null-milter-2K-{kind}-c8", endpoint, "pass-through", 8, size="2K", seconds=bench.duration,

@@ -150,7 +150,7 @@ def analysis(b: Bench, speed: dict, e2e: list[dict], micro: str = "") -> list[st
             "Content-Type scanners, scalar-by-scalar string building, a double dictionary look-up per callback "
             "in the idle watchdog; `scripts/callgrind_milter.py --mode MODE` counts what each costs. The kernel's share (a thread per "
             "connection in libmilter, a poll and separate reads per packet) is not ours to change.\n")
-    floor = R("per-core-libmilter-floor-2K")
+    floor = R(bench_per_core.FLOOR_LABEL)
     if one_ec and floor and cpu_per_message_us(floor) and cpu_per_message_us(one_ec) and speed.get("ecdsa_sign"):
         fl, ec_us = cpu_per_message_us(floor), cpu_per_message_us(one_ec)
         sig = 2e6 / speed["ecdsa_sign"]

@@ -6,6 +6,7 @@ the rows (docs/performance.csv) that bench_targets.py and bench_report.py turn i
 from __future__ import annotations
 
 import csv
+import functools
 import os
 import re
 import shutil
@@ -171,12 +172,10 @@ class Bench:
             self.rows.append(row)
         return row
 
-    def null_milter(self) -> Path | None:
+    @functools.cached_property
+    def null_milter_binary(self) -> Path | None:
         """scripts/null-milter.c built once per run (libmilter's floor: a milter that does nothing),
         or None with an error noted when there is no C compiler or libmilter-dev."""
-        if hasattr(self, "_null_milter"):
-            return self._null_milter
-        self._null_milter = None
         cc = shutil.which("cc") or shutil.which("clang") or shutil.which("gcc")
         if cc is None:
             self.errors.append("null-milter: no C compiler for scripts/null-milter.c")
@@ -188,8 +187,20 @@ class Bench:
         if flags.returncode != 0 or build.returncode != 0:
             self.errors.append(f"null-milter: cannot build: {(flags.stderr + build.stderr).strip()[:300]}")
             return None
-        self._null_milter = binary
         return binary
+
+    def start_null_milter(self, endpoint: str) -> subprocess.Popen | None:
+        """null-milter listening on `endpoint`, or None when it could not be built."""
+        if self.null_milter_binary is None:
+            return None
+        proc = subprocess.Popen([str(self.null_milter_binary), endpoint], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            wait_listening(endpoint, proc, f"null-milter ({endpoint})")
+        except Exception:
+            stop(proc)
+            raise
+        return proc
 
     def row(self, label: str) -> dict | None:
         return next((r for r in self.rows if r["label"] == label), None)
@@ -423,12 +434,8 @@ class Bench:
                     ("milter-unix-ecdsa", f"unix:{unix_sock}", "bob@example.com")]
             # libmilter's own do-nothing milter (scripts/null-milter.c): how much of the distance
             # between smime-milter and milter-load's accept-all milter is libmilter's.
-            if (null_bin := self.null_milter()) is not None:
-                null_endpoint = f"inet:{free_port()}@127.0.0.1"
-                null_milter = subprocess.Popen([str(null_bin), null_endpoint], stdout=subprocess.DEVNULL,
-                                               stderr=subprocess.DEVNULL, start_new_session=True)
-                wait_listening(null_endpoint, null_milter, "null-milter (end to end)")
-                null_port = null_endpoint.split(":")[1].split("@")[0]
+            null_port = free_port()
+            if (null_milter := self.start_null_milter(f"inet:{null_port}@127.0.0.1")) is not None:
                 plan.insert(3, ("null-milter-inet", f"inet:127.0.0.1:{null_port}", "alice@example.com"))
             current = None
             for round_no in range(1, rounds + 1):

@@ -6,6 +6,9 @@ from __future__ import annotations
 import re
 import statistics
 
+import bench_per_core  # the libmilter-floor row label
+
+
 def f(row: dict | None, key: str) -> float | None:
     if row is None or row.get(key, "") == "":
         return None
@@ -169,7 +172,7 @@ def targets(b, speed: dict, e2e: list[dict], micro: str) -> list[tuple[str, str,
                f"lowest: {cr['msg_per_s']} msg/s ceiling vs {r['msg_per_s']} msg/s ({r['label']})", f"{ratio:.1f}x",
                ratio >= 3)
     lw = lowest_ceiling_ratio([r for r in b.rows if r["mode"] in ("pass-through", "verify")
-                               and not r["label"].startswith(("ceiling", "null-milter", "per-core"))
+                               and not r["label"].startswith(("ceiling", "null-milter"))
                                and r["socket"] == "inet"
                                and "-2K-" in r["label"]])
     if lw:
@@ -216,7 +219,7 @@ def targets_second_round(b, speed: dict, e2e: list[dict], micro: str) -> list[tu
             continue
         op = 2e6 / speed[key]   # `openssl speed -multi 2` keeps both cores busy
         rest = us - op
-        floor = cpu_per_message_us(b.row("per-core-libmilter-floor-2K"))
+        floor = cpu_per_message_us(b.row(bench_per_core.FLOOR_LABEL))
         why = (f"libmilter alone (a do-nothing C milter, same steps, same load) used {floor:.0f} us; beyond the "
                f"signature and that floor, smime-milter's own code: {rest - floor:.0f} us; see 'Where the time goes'"
                if floor else "see 'Where the time goes'")
