@@ -148,7 +148,14 @@ def analysis(b: Bench, speed: dict, e2e: list[dict], micro: str = "") -> list[st
             "Foundation's substring search on every message (InternalHosts, the From check), a generic "
             "(unspecialised) loop decoding every header field, Sets built per call in the address and "
             "Content-Type scanners, scalar-by-scalar string building, a double dictionary look-up per callback "
-            "in the idle watchdog; `scripts/callgrind_milter.py --mode MODE` counts what each costs. The kernel's share (a thread per "
+            "in the idle watchdog. Removed in the third pass (2026-12-07), from the verify profile: the certificate "
+            "cache hashing each 1 KB DER one byte at a time (Array's own hash), the signer's names printed anew "
+            "for every message (now read once per cached certificate), the RFC 2231 dictionaries and scalar-by-"
+            "scalar quoted strings of every Content-Type, per-byte appends in base64 decoding and line-end "
+            "completion, a bounds-checked byte loop looking for boundary lines (now memchr); from the signing "
+            "profile: the 7-bit facts read eight bytes at a time, base64 lines written in one pass, the byte "
+            "search by memchr/memcmp. Together 2.41 M to 2.06 M instructions per verified and 975 k to 938 k per "
+            "ECDSA-signed message; `scripts/callgrind_milter.py --mode MODE` counts what each costs. The kernel's share (a thread per "
             "connection in libmilter, a poll and separate reads per packet) is not ours to change.\n")
     floor = R(bench_per_core.FLOOR_LABEL)
     if one_ec and floor and cpu_per_message_us(floor) and cpu_per_message_us(one_ec) and speed.get("ecdsa_sign"):

@@ -223,6 +223,12 @@ def targets_second_round(b, speed: dict, e2e: list[dict], micro: str) -> list[tu
         why = (f"libmilter alone (a do-nothing C milter, same steps, same load) used {floor:.0f} us; beyond the "
                f"signature and that floor, smime-milter's own code: {rest - floor:.0f} us; see 'Where the time goes'"
                if floor else "see 'Where the time goes'")
+        # The issue's own baseline ("today about 400") was milter CPU at concurrency 8 on a unix
+        # socket less the signature: the same figure from this run, beside the stricter one-session one.
+        c8 = cpu_per_message_us(b.row(f"sign-{alg}-2K-unix-c8"))
+        if c8 is not None:
+            why += (f"; measured as the issue measured its baseline (concurrency 8, unix): {c8:.0f} us per message, "
+                    f"{c8 - op:.0f} us beyond the signature")
         target(f"Milter CPU per 2 KB message beyond the {alg.upper()} private-key operation: <= 150 us",
                f"{us:.0f} us per message, of which the signature {op:.0f} us (openssl speed): {rest:.0f} us",
                f"{rest / 150:.1f}x of 150 us", rest <= 150, why)

@@ -118,9 +118,9 @@ public struct VerbatimBodyScanner: Sendable {
         } else {
             var i = 0
             while i < content.count, content[i] >= 33, content[i] <= 126, content[i] != Byte.colon { i += 1 }
-            let nameEnd = i
-            while i < content.count, Byte.isWSP(content[i]) { i += 1 }
-            guard nameEnd > 0, i < content.count, content[i] == Byte.colon else { verbatim = false; return }
+            // White space before the colon (RFC 5322's obsolete syntax) is not kept: the converter
+            // writes the field as `name:value`, so such a header is not verbatim.
+            guard i > 0, i < content.count, content[i] == Byte.colon else { verbatim = false; return }
             headerHasField = true
         }
         header?.append(contentsOf: line)

@@ -101,6 +101,39 @@ import Testing
         }
     }
 
+    /// Base64 of every length, cut into lines of every shape (so groups of four straddle line
+    /// ends and blanks), decodes to what Foundation decodes; garbage is counted where it is.
+    @Test func decodeMatchesFoundationWhateverTheLayout() {
+        var generator = SystemRandomNumberGenerator()
+        for count in 0..<300 {
+            let data = (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let flat = [UInt8](Data(data).base64EncodedData())
+            var laidOut: [UInt8] = []
+            var garbage = 0
+            for (n, c) in flat.enumerated() {
+                laidOut.append(c)
+                switch Int.random(in: 0..<12, using: &generator) {
+                case 0: laidOut += [13, 10]
+                case 1: laidOut.append(32)
+                case 2: laidOut.append(UInt8(ascii: "*")); garbage += 1
+                case 3 where n % 4 == 3: laidOut.append(9)
+                default: break
+                }
+            }
+            let decoded = Base64Lines.decode(laidOut)
+            let foundation = Data(base64Encoded: Data(flat)).map { [UInt8]($0) }
+            #expect(decoded.bytes == foundation, "length \(count)")
+            #expect(decoded.bytes == data, "length \(count)")
+            #expect(decoded.garbageCount == garbage, "length \(count)")
+            #expect(!decoded.wasTruncated, "length \(count)")
+            // Without padding the bytes are the same and the loss of the padding is noticed.
+            let unpadded = laidOut.filter { $0 != UInt8(ascii: "=") }
+            let loose = Base64Lines.decode(unpadded)
+            #expect(loose.bytes == data, "length \(count) unpadded")
+            #expect(loose.wasTruncated == (count % 3 != 0), "length \(count) unpadded")
+        }
+    }
+
     @Test func decodeToleratesWhitespaceGarbageAndMissingPadding() {
         let d = Base64Lines.decode(bytes(" aGVs\r\nbG8 *!"))
         #expect(d.bytes == bytes("hello"))
@@ -110,5 +143,98 @@ import Testing
         #expect(Base64Lines.decode(bytes("aGVsbG8=trailing")).garbageCount == 8)
         #expect(Base64Lines.decode(bytes("")).bytes.isEmpty)
         #expect(Base64Lines.decode(bytes("a")).bytes.isEmpty)
+    }
+}
+
+/// LineFacts (which reads eight bytes at a time) against the definitions, on random bytes
+/// drawn from everything that decides a fact: line ends in every combination, blanks, NUL,
+/// 8-bit bytes, `From ` and runs long enough for the 998-octet limit.
+@Suite struct LineFactsTests {
+    struct Expected: Equatable {
+        var eightBitOrNUL = false, longLine = false, fromLine = false, trailingWhitespace = false, bareLineBreak = false
+    }
+
+    /// Straight from the definitions: split into lines at CRLF, a lone CR or a lone LF.
+    static func expected(_ bytes: [UInt8]) -> Expected {
+        var e = Expected()
+        e.eightBitOrNUL = bytes.contains { $0 == 0 || $0 >= 0x80 }
+        var lines: [[UInt8]] = []
+        var line: [UInt8] = []
+        var j = 0
+        while j < bytes.count {
+            let b = bytes[j]
+            if b == 13 && j + 1 < bytes.count && bytes[j + 1] == 10 {
+                lines.append(line); line = []; j += 2
+            } else if b == 13 || b == 10 {
+                e.bareLineBreak = true
+                lines.append(line); line = []; j += 1
+            } else {
+                line.append(b); j += 1
+            }
+        }
+        lines.append(line)
+        e.longLine = lines.contains { $0.count > 998 }
+        e.fromLine = lines.contains { $0.starts(with: Array("From ".utf8)) }
+        e.trailingWhitespace = lines.contains { $0.last == 32 || $0.last == 9 }
+        return e
+    }
+
+    static func actual(_ bytes: [UInt8]) -> Expected {
+        let f = LineFacts(bytes)
+        return Expected(eightBitOrNUL: f.hasEightBitOrNUL, longLine: f.hasLongLine, fromLine: f.hasFromLine,
+                        trailingWhitespace: f.hasTrailingWhitespace, bareLineBreak: f.hasBareLineBreak)
+    }
+
+    @Test func factsMatchTheDefinitionsOnRandomBytes() {
+        var generator = SystemRandomNumberGenerator()
+        let pieces: [[UInt8]] = [[13, 10], [13], [10], [32], [9], [0], [0xC3, 0xA4], [0x80], [0xFF],
+                                 Array("From ".utf8), Array("abcdefgh".utf8), Array("x".utf8)]
+        for round in 0..<3_000 {
+            var bytes: [UInt8] = []
+            // Mostly ordinary text, so whole words go past the fast path, sometimes long lines.
+            let ordinaryRun = round % 10 == 0 ? 1_200 : 40
+            for _ in 0..<Int.random(in: 0...30, using: &generator) {
+                if Bool.random(using: &generator) {
+                    bytes += (0..<Int.random(in: 0...ordinaryRun, using: &generator)).map { _ in UInt8.random(in: 0x21...0x7E, using: &generator) }
+                } else {
+                    bytes += pieces.randomElement(using: &generator)!
+                }
+            }
+            #expect(Self.actual(bytes) == Self.expected(bytes), "\(bytes)")
+            // The same bytes at every alignment within a word.
+            if round % 50 == 0 {
+                for shift in 1..<8 {
+                    let shifted = [UInt8](repeating: UInt8(ascii: "y"), count: shift) + bytes
+                    #expect(Self.actual(shifted) == Self.expected(shifted), "shift \(shift)")
+                }
+            }
+        }
+        #expect(Self.actual([]) == Expected())
+        #expect(Self.actual(Array(repeating: UInt8(ascii: "a"), count: 999)).longLine)
+        #expect(!Self.actual(Array(repeating: UInt8(ascii: "a"), count: 998)).longLine)
+    }
+}
+
+@Suite struct ByteSearchTests {
+    /// The first offset where the needle's bytes appear, by comparing every window.
+    static func naive(_ needle: [UInt8], _ haystack: [UInt8]) -> Int? {
+        guard !needle.isEmpty, needle.count <= haystack.count else { return nil }
+        return (0...(haystack.count - needle.count)).first { Array(haystack[$0..<($0 + needle.count)]) == needle }
+    }
+
+    @Test func findsTheFirstOccurrenceLikeComparingEveryWindow() {
+        var generator = SystemRandomNumberGenerator()
+        // A small alphabet, so partial matches and overlapping candidates are common.
+        let alphabet = Array("ab-\r\n".utf8)
+        for _ in 0..<3_000 {
+            let haystack = (0..<Int.random(in: 0...60, using: &generator)).map { _ in alphabet.randomElement(using: &generator)! }
+            let needle = (0..<Int.random(in: 0...5, using: &generator)).map { _ in alphabet.randomElement(using: &generator)! }
+            let found = haystack.withUnsafeBufferPointer { ByteSearch.firstOffset(of: needle, in: $0) }
+            #expect(found == Self.naive(needle, haystack), "\(needle) in \(haystack)")
+            #expect(ByteSearch.contains(haystack, needle) == (found != nil))
+        }
+        #expect(ByteSearch.contains(Array("--boundary--".utf8), Array("--boundary--".utf8)))
+        #expect(!ByteSearch.contains(Array("--boundar".utf8), Array("--boundary".utf8)))
+        #expect(!ByteSearch.contains([UInt8](), Array("x".utf8)))
     }
 }

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+import Foundation
 import Testing
 @testable import MIME
 
@@ -65,6 +66,23 @@ import Testing
         #expect(LineEnds.isCRLF(bytes("a\r\nb")))
         #expect(!LineEnds.isCRLF(bytes("a\nb")))
         #expect(!LineEnds.isCRLF(bytes("a\r")))
+    }
+
+    /// toCRLF on every mix of text, CR and LF: the same as replacing each CRLF, then each
+    /// remaining CR, by LF and then every LF by CRLF; isCRLF exactly when nothing changes.
+    @Test func lineEndsAreCompletedForEveryMix() {
+        var generator = SystemRandomNumberGenerator()
+        let alphabet: [UInt8] = [UInt8(ascii: "a"), 13, 10]
+        for _ in 0..<2_000 {
+            let input = (0..<Int.random(in: 0...24, using: &generator)).map { _ in alphabet.randomElement(using: &generator)! }
+            let text = String(decoding: input, as: UTF8.self)
+            let expected = Array(text
+                .replacingOccurrences(of: "\r\n", with: "\n")
+                .replacingOccurrences(of: "\r", with: "\n")
+                .replacingOccurrences(of: "\n", with: "\r\n").utf8)
+            #expect(LineEnds.toCRLF(input) == expected, "\(input)")
+            #expect(LineEnds.isCRLF(input) == (expected == input), "\(input)")
+        }
     }
 }
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-import Policy
+@testable import Policy
 import SMIME
 import Testing
 
@@ -59,6 +59,21 @@ import Testing
         #expect(!text.contains("\r"))
         #expect(text.unicodeScalars.allSatisfy { $0.isASCII })
         #expect(text.contains(#"body.smime-identifier="j?rg@example.com??X-Evil: 1""#))
+    }
+
+    @Test func onlyDotAtomAddressesStayUnquoted() {
+        for plain in ["alice@example.com", "a.b+c-d@mail.ex-ample.com", "o'brien{x}@e.org", "1@2"] {
+            #expect(AuthenticationResults.isPlainAddress(plain), "\(plain)")
+            #expect(AuthenticationResults.propertyValue(plain, allowAddress: true) == plain)
+        }
+        for odd in ["a..b@example.com", ".a@example.com", "a.@example.com", "a@example.", "a@.example",
+                    "a@", "@example.com", "a b@example.com", "a@exa_mple.com", "jörg@example.com",
+                    "a@b@c", String(repeating: "a", count: 250) + "@example.com"] {
+            #expect(!AuthenticationResults.isPlainAddress(odd), "\(odd)")
+            #expect(AuthenticationResults.propertyValue(odd, allowAddress: true).hasPrefix("\""))
+        }
+        #expect(AuthenticationResults.quotedString("a@b@c") == #""a@b@c""#)
+        #expect(AuthenticationResults.quotedString(String(repeating: "x", count: 300)).hasSuffix("x...\""))
     }
 
     @Test func commentIsSanitised() {

@@ -79,6 +79,30 @@ struct CMSParserTests {
         #expect(verifier.verify(signedData: signed + [0], detachedContent: changed, at: Date()).status == tampered)
     }
 
+    /// The signer's facts come from the cache entry of the very X509 object the SignedData
+    /// carries, read once, and say the same as reading that certificate afresh.
+    @Test func signerFactsAreReadOnceFromTheCacheEntry() throws {
+        let pki = try TestPKI.get()
+        let verifier = CMSVerifier(trust: try TrustStore(anchors: [pki.rootPEM]))
+        let identity = try pki.identity("alice")
+        let signed = try CMSSigner.sign(content: Self.content, identity: identity, digest: .sha256, detached: true)
+        let first = verifier.verify(signedData: signed, detachedContent: Self.content, at: Date())
+        let again = verifier.verify(signedData: signed, detachedContent: Self.content, at: Date())
+        let fresh = try CertificateInfo(der: Array(try #require(CMSParser.split(signed)).certificates[0]))
+        #expect(first.signers.first?.certificate == fresh)
+        #expect(again.signers.first?.certificate == fresh)
+        #expect(fresh.addresses.contains("alice@example.com"))
+
+        let parsed = try #require(CMSParser.parse(signed))
+        defer { CMS_ContentInfo_free(parsed) }
+        let pointers = Self.certificatePointers(parsed)
+        #expect(pointers.allSatisfy { CMSParser.cache.entry(for: $0) != nil })
+        // A certificate decoded elsewhere is not the cache's, even with the same bytes.
+        let elsewhere = try #require(Self.ordinary(signed))
+        defer { CMS_ContentInfo_free(elsewhere) }
+        #expect(Self.certificatePointers(elsewhere).allSatisfy { CMSParser.cache.entry(for: $0) == nil })
+    }
+
     @Test func aCertificateCarriedTwiceTakesTheOrdinaryPath() throws {
         let signed = try CMSSigner.sign(content: Self.content, identity: try TestPKI.get().identity("alice"),
                                         digest: .sha256, detached: true)

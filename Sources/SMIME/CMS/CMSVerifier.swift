@@ -307,7 +307,9 @@ public struct CMSVerifier: Sendable {
             var signature: UnsafeMutablePointer<X509_ALGOR>?
             CMS_SignerInfo_get0_algs(info, &key, &cert, &digest, &signature)
             var signer = CMSVerification.Signer()
-            if let cert { signer.certificate = try? CertificateInfo(x509: cert) }
+            if let cert {
+                signer.certificate = CMSParser.cache.entry(for: cert)?.certificateInfo ?? (try? CertificateInfo(x509: cert))
+            }
             signer.signingTime = Self.signingTime(info)
             let digestNID = Self.nid(of: digest)
             let signatureNID = Self.nid(of: signature)
