@@ -9,7 +9,7 @@ import Testing
 /// The MilterTimeout watchdog against real sockets: which descriptors it believes are a
 /// session's, and what a scan shuts down. (Through libmilter and a silent client:
 /// Tests/integration/test_limits.py.)
-@Suite struct IdleWatchdogTests {
+@Suite(.serialized) struct IdleWatchdogTests {
     static let second: UInt64 = 1_000_000_000
 
     /// A TCP listener on 127.0.0.1, a client connected to it, and the accepted end.
@@ -73,24 +73,28 @@ import Testing
 
     @Test func aReusedDescriptorIsNotShutDown() throws {
         let first = try connectedPair()
+        let second = try connectedPair()
+        let number = first.accepted
+        defer {
+            // Each descriptor exactly once: `number` is now the duplicate of second.accepted.
+            for fd in [first.listener, first.client, number, second.listener, second.client, second.accepted] { close(fd) }
+        }
         let watchdog = IdleWatchdog()
         watchdog.configure(timeoutSeconds: 5, listening: .inet(host: "127.0.0.1", port: first.port))
-        watchdog.watch(fd: first.accepted, key: 7, lastActivity: 0)
-        // The session's socket closes without a close callback and the number is reused.
-        let number = first.accepted
-        close(first.accepted)
-        let second = try connectedPair()
-        defer { for fd in [first.listener, first.client, second.listener, second.client, second.accepted] { close(fd) } }
-        var reused = second.accepted
-        if reused != number { reused = dup2(second.accepted, number) }
+        watchdog.watch(fd: number, key: 7, lastActivity: 0)
+        // The session's socket closes without a close callback and its number is reused by
+        // another connection. dup2 does both in one step, so no other thread of the test process
+        // can take the number in between (a close followed by a hoped-for reuse could, and did).
+        #expect(dup2(second.accepted, number) == number)
         #expect(watchdog.scan(now: IdleWatchdog.monotonicNow()).isEmpty)
         #expect(watchdog.count == 0)
         var byte: UInt8 = 0
-        var flags = fcntl(second.client, F_GETFL)
-        flags |= O_NONBLOCK
-        _ = fcntl(second.client, F_SETFL, flags)
-        #expect(read(second.client, &byte, 1) == -1 && errno == EAGAIN)   // still open: nothing was shut down
-        if reused != second.accepted { close(reused) }
+        _ = fcntl(second.client, F_SETFL, fcntl(second.client, F_GETFL) | O_NONBLOCK)
+        let got = read(second.client, &byte, 1)
+        let readError = errno
+        #expect(got == -1 && readError == EAGAIN, "still open: nothing was shut down (read \(got), errno \(readError))")
+        // And the first connection is gone for its client, as a closed session's is.
+        #expect(read(first.client, &byte, 1) == 0)
     }
 
     @Test func offWithoutATimeout() throws {
