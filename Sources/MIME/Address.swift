@@ -302,17 +302,14 @@ struct AddressParser {
         return (local, domain)
     }
 
-    /// Keeps a quoted local part quoted unless its content is a dot-atom.
+    /// Keeps a quoted local part quoted unless its content is a dot-atom (non-ASCII allowed:
+    /// SMTPUTF8 local parts). Split by Character, so a dot carrying a combining mark is no
+    /// separator (and no atext): such a local part stays quoted.
     static func quoteIfNeeded(_ s: String) -> String {
-        func isAtext(_ c: Unicode.Scalar) -> Bool {   // RFC 5322 atext, without building a Set per call
-            switch c {
-            case "a"..."z", "A"..."Z", "0"..."9", "!", "#", "$", "%", "&", "'", "*", "+", "-", "/", "=", "?", "^", "_",
-                 "`", "{", "|", "}", "~": return true
-            default: return false
-            }
-        }
         let parts = s.split(separator: ".", omittingEmptySubsequences: false)
-        let isDotAtom = !s.isEmpty && parts.allSatisfy { !$0.isEmpty && $0.unicodeScalars.allSatisfy { isAtext($0) || $0.value >= 0x80 } }
+        let isDotAtom = !s.isEmpty && parts.allSatisfy { part in
+            !part.isEmpty && part.unicodeScalars.allSatisfy { $0.value >= 0x80 || DotAtom.isAtext(UInt8($0.value)) }
+        }
         if isDotAtom { return s }
         var out = "\""
         for u in s.unicodeScalars {
@@ -320,5 +317,38 @@ struct AddressParser {
             out.unicodeScalars.append(u)
         }
         return out + "\""
+    }
+}
+
+/// RFC 5322 dot-atoms over UTF-8 bytes: one definition for the address parser and the
+/// Authentication-Results writer.
+public enum DotAtom {
+    /// An ASCII letter or digit.
+    public static func isLetterOrDigit(_ b: UInt8) -> Bool {
+        (b >= 0x61 && b <= 0x7A) || (b >= 0x41 && b <= 0x5A) || (b >= 0x30 && b <= 0x39)
+    }
+
+    /// RFC 5322 `atext` (ASCII only).
+    public static func isAtext(_ b: UInt8) -> Bool {
+        isLetterOrDigit(b) || symbols.contains(b)
+    }
+
+    private static let symbols: [UInt8] = Array("!#$%&'*+-/=?^_`{|}~".utf8)
+
+    /// Whether `bytes` are runs of `allowed` bytes separated by single dots: not empty, no
+    /// leading, trailing or doubled dot.
+    public static func matches(_ bytes: ArraySlice<UInt8>, allowed: (UInt8) -> Bool) -> Bool {
+        guard !bytes.isEmpty else { return false }
+        var previousWasDot = true
+        for b in bytes {
+            if b == UInt8(ascii: ".") {
+                if previousWasDot { return false }
+                previousWasDot = true
+            } else {
+                guard allowed(b) else { return false }
+                previousWasDot = false
+            }
+        }
+        return !previousWasDot
     }
 }

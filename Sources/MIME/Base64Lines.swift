@@ -18,35 +18,11 @@ public enum Base64Lines {
         let flatCount = (buffer.count + 2) / 3 * 4
         let lines = flatCount == 0 ? 0 : (flatCount + lineLength - 1) / lineLength
         let total = flatCount + max(0, lines - 1) * 2
-        if lines > 1 && lineLength % 4 == 0 {
-            return encodeInLines(buffer: buffer, lineLength: lineLength, total: total)
-        }
-        let flat = [UInt8](unsafeUninitializedCapacity: flatCount) { out, initialised in
-            alphabet.withUnsafeBufferPointer { table in
-                var o = 0
-                var i = 0
-                while i + 3 <= buffer.count {
-                    let v = Int(buffer[i]) << 16 | Int(buffer[i + 1]) << 8 | Int(buffer[i + 2])
-                    out[o] = table[v >> 18]
-                    out[o + 1] = table[v >> 12 & 63]
-                    out[o + 2] = table[v >> 6 & 63]
-                    out[o + 3] = table[v & 63]
-                    o += 4
-                    i += 3
-                }
-                let rest = buffer.count - i
-                if rest > 0 {
-                    let v = Int(buffer[i]) << 16 | (rest == 2 ? Int(buffer[i + 1]) << 8 : 0)
-                    out[o] = table[v >> 18]
-                    out[o + 1] = table[v >> 12 & 63]
-                    out[o + 2] = rest == 2 ? table[v >> 6 & 63] : 0x3D
-                    out[o + 3] = 0x3D
-                    o += 4
-                }
-                initialised = o
-            }
-        }
-        if lines <= 1 { return flat }
+        // One line, or lines of whole groups (76, 64: what mail uses): written in one pass.
+        if lines <= 1 { return encodeInLines(buffer: buffer, lineLength: .max, total: flatCount) }
+        if lineLength % 4 == 0 { return encodeInLines(buffer: buffer, lineLength: lineLength, total: total) }
+        // Other widths (the diagnosis re-encodes at the width a message used): cut the flat text.
+        let flat = encodeInLines(buffer: buffer, lineLength: .max, total: flatCount)
         return [UInt8](unsafeUninitializedCapacity: total) { out, initialised in
             flat.withUnsafeBufferPointer { source in
                 var o = 0
@@ -63,8 +39,8 @@ public enum Base64Lines {
         }
     }
 
-    /// Lines whose length is a multiple of four (76, 64: what mail uses) hold whole groups, so
-    /// the lines are written in the same pass as the groups, without a flat copy first.
+    /// The groups of `buffer` with CRLF after every `lineLength` characters (a multiple of four,
+    /// or `.max` for one line); `total` is the exact size.
     private static func encodeInLines(buffer: UnsafeBufferPointer<UInt8>, lineLength: Int, total: Int) -> [UInt8] {
         [UInt8](unsafeUninitializedCapacity: total) { out, initialised in
             alphabet.withUnsafeBufferPointer { table in
@@ -142,78 +118,85 @@ public enum Base64Lines {
         return table
     }()
 
-    /// The decoder proper: one pass over the buffer with a table, writing into a buffer of the
-    /// largest possible size. Runs of four base64 characters (nearly all of a line) are decoded
-    /// as a group; anything else goes through the character-by-character path. The state lives
-    /// in locals of the closure (state captured from outside was kept in memory per character,
-    /// and `Array.append` per byte was a third of the cost: callgrind).
-    private static func decode(buffer: UnsafeBufferPointer<UInt8>) -> Decoded {
+    /// What the pass over the characters leaves: the bytes written, the characters skipped,
+    /// whether `=` was seen, and the sextets of an unfinished group.
+    private struct Pass {
+        var written = 0
         var garbage = 0
         var sawPadding = false
         var accumulator: UInt32 = 0
-        var pending = 0   // sextets in the accumulator
+        var pending = 0
+    }
+
+    /// The decoder proper: one pass into a buffer of the largest possible size (`Array.append`
+    /// per byte was a third of the cost: callgrind); the unfinished group is completed here.
+    private static func decode(buffer: UnsafeBufferPointer<UInt8>) -> Decoded {
+        var pass = Pass()
         var out = [UInt8](unsafeUninitializedCapacity: buffer.count / 4 * 3 + 3) { out, initialised in
-            var o = 0
-            var junk = 0, padded = false, acc: UInt32 = 0, sextets = 0
-            values.withUnsafeBufferPointer { table in
-                let count = buffer.count
-                var i = 0
-                while i < count {
-                    if sextets == 0 && !padded && i + 4 <= count {
-                        let a = table[Int(buffer[i])], b = table[Int(buffer[i + 1])]
-                        let c = table[Int(buffer[i + 2])], d = table[Int(buffer[i + 3])]
-                        if (a | b | c | d) < 64 {
-                            let v = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6 | UInt32(d)
-                            // At most count/4 full groups, so o + 3 stays within the capacity.
-                            out[o] = UInt8(truncatingIfNeeded: v >> 16)
-                            out[o + 1] = UInt8(truncatingIfNeeded: v >> 8)
-                            out[o + 2] = UInt8(truncatingIfNeeded: v)
-                            o += 3
-                            i += 4
-                            continue
-                        }
-                    }
-                    let v = table[Int(buffer[i])]
-                    i += 1
-                    if v < 64 {
-                        if padded { junk += 1; continue }
-                        acc = acc << 6 | UInt32(v)
-                        sextets += 1
-                        if sextets == 4 {
-                            out[o] = UInt8(truncatingIfNeeded: acc >> 16)
-                            out[o + 1] = UInt8(truncatingIfNeeded: acc >> 8)
-                            out[o + 2] = UInt8(truncatingIfNeeded: acc)
-                            o += 3
-                            acc = 0
-                            sextets = 0
-                        }
-                    } else if v == 0xFE {
-                        padded = true
-                    } else if v == 0xFD {
-                        junk += 1
-                    }
-                }
-            }
-            initialised = o
-            garbage = junk
-            sawPadding = padded
-            accumulator = acc
-            pending = sextets
+            pass = decodeGroups(buffer, into: out)
+            initialised = pass.written
         }
         var truncated = false
-        switch pending {
+        switch pass.pending {
         case 1:                        // six lone bits cannot form a byte
             truncated = true
         case 2:
-            out.append(UInt8(truncatingIfNeeded: accumulator >> 4))
-            truncated = !sawPadding
+            out.append(UInt8(truncatingIfNeeded: pass.accumulator >> 4))
+            truncated = !pass.sawPadding
         case 3:
-            out.append(UInt8(truncatingIfNeeded: accumulator >> 10))
-            out.append(UInt8(truncatingIfNeeded: accumulator >> 2))
-            truncated = !sawPadding
+            out.append(UInt8(truncatingIfNeeded: pass.accumulator >> 10))
+            out.append(UInt8(truncatingIfNeeded: pass.accumulator >> 2))
+            truncated = !pass.sawPadding
         default:
             break
         }
-        return Decoded(bytes: out, garbageCount: garbage, wasTruncated: truncated)
+        return Decoded(bytes: out, garbageCount: pass.garbage, wasTruncated: truncated)
+    }
+
+    /// Runs of four base64 characters (nearly all of a line) are decoded as one group; anything
+    /// else goes character by character. The state is in locals (captured from outside the
+    /// closure it was kept in memory for every character). At most count/4 full groups, so the
+    /// writes stay within `out`'s count/4*3 + 3 bytes.
+    private static func decodeGroups(_ buffer: UnsafeBufferPointer<UInt8>, into out: UnsafeMutableBufferPointer<UInt8>) -> Pass {
+        var o = 0
+        var garbage = 0, padded = false, acc: UInt32 = 0, sextets = 0
+        @inline(__always) func put(_ v: UInt32) {
+            out[o] = UInt8(truncatingIfNeeded: v >> 16)
+            out[o + 1] = UInt8(truncatingIfNeeded: v >> 8)
+            out[o + 2] = UInt8(truncatingIfNeeded: v)
+            o += 3
+        }
+        values.withUnsafeBufferPointer { table in
+            let count = buffer.count
+            var i = 0
+            while i < count {
+                if sextets == 0 && !padded && i + 4 <= count {
+                    let a = table[Int(buffer[i])], b = table[Int(buffer[i + 1])]
+                    let c = table[Int(buffer[i + 2])], d = table[Int(buffer[i + 3])]
+                    if (a | b | c | d) < 64 {
+                        put(UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6 | UInt32(d))
+                        i += 4
+                        continue
+                    }
+                }
+                let v = table[Int(buffer[i])]
+                i += 1
+                if v < 64 {
+                    if padded { garbage += 1; continue }
+                    acc = acc << 6 | UInt32(v)
+                    sextets += 1
+                    if sextets == 4 {
+                        put(acc)
+                        acc = 0
+                        sextets = 0
+                    }
+                } else if v == 0xFE {
+                    padded = true
+                } else if v == 0xFD {
+                    garbage += 1
+                }
+            }
+        }
+        return Pass(written: o, garbage: garbage, sawPadding: padded, accumulator: acc, pending: sextets)
     }
 }

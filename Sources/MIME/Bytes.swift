@@ -123,21 +123,35 @@ public enum ByteSearch {
     }
 
     /// The offset (from the buffer's start) of the first occurrence of `needle`, or nil.
-    /// memchr finds each candidate first byte and memcmp compares the rest (a byte loop here
-    /// cost five instructions per byte of every signed message: callgrind).
+    /// Each candidate first byte is found by memchr and the rest compared by memcmp (a byte
+    /// loop here cost five instructions per byte of every signed message: callgrind).
     public static func firstOffset(of needle: [UInt8], in haystack: UnsafeBufferPointer<UInt8>) -> Int? {
-        guard let first = needle.first, needle.count <= haystack.count, let base = haystack.baseAddress else { return nil }
+        guard let first = needle.first, needle.count <= haystack.count else { return nil }
         let last = haystack.count - needle.count
         return needle.withUnsafeBufferPointer { n -> Int? in
-            guard let needleBase = n.baseAddress else { return nil }
             var i = 0
-            while i <= last {
-                guard let hit = memchr(base + i, Int32(first), last - i + 1) else { return nil }
-                i = UnsafeRawPointer(hit).assumingMemoryBound(to: UInt8.self) - base
-                if n.count == 1 || memcmp(base + i + 1, needleBase + 1, n.count - 1) == 0 { return i }
-                i += 1
+            while let hit = firstOffset(of: first, in: haystack, within: i..<(last + 1)) {
+                if occurs(n, at: hit, in: haystack) { return hit }
+                i = hit + 1
             }
             return nil
         }
+    }
+
+    /// The offset of the first `byte` in `haystack[range]` (memchr), or nil; nil as well for a
+    /// range outside the buffer.
+    static func firstOffset(of byte: UInt8, in haystack: UnsafeBufferPointer<UInt8>, within range: Range<Int>) -> Int? {
+        guard let base = haystack.baseAddress, range.lowerBound >= 0, range.upperBound <= haystack.count,
+              !range.isEmpty, let hit = memchr(base + range.lowerBound, Int32(byte), range.count)
+        else { return nil }
+        return UnsafeRawPointer(hit).assumingMemoryBound(to: UInt8.self) - base
+    }
+
+    /// Whether `needle` stands at `offset` in `haystack` (memcmp); false where it would run
+    /// past the end. An empty needle stands everywhere inside.
+    static func occurs(_ needle: UnsafeBufferPointer<UInt8>, at offset: Int, in haystack: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard offset >= 0, offset <= haystack.count - needle.count else { return false }
+        guard let base = haystack.baseAddress, let needleBase = needle.baseAddress else { return true }
+        return memcmp(base + offset, needleBase, needle.count) == 0
     }
 }

@@ -1,10 +1,4 @@
 // SPDX-License-Identifier: Apache-2.0
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// Builds the `MIMEEntity` tree of a message.
 ///
 /// Boundary handling follows RFC 2046 §5.1.1: a delimiter is `--boundary` at the start of a line,
@@ -156,8 +150,8 @@ public enum MIMEParser {
 
         /// Finds delimiter lines in order, up to and including the first close-delimiter.
         func findDelimiters(_ dash: [UInt8], in body: Range<Int>) -> [Delimiter] {
-            // Raw pointers and memchr for the line scan: subscripting the array per byte (with its
-            // bounds check) was the parser's largest cost on a signed message (callgrind).
+            // Over raw buffers with ByteSearch (memchr, memcmp): subscripting the array per byte
+            // (with its bounds check) was the parser's largest cost on a signed message (callgrind).
             buffer.withUnsafeBufferPointer { bytes in
                 dash.withUnsafeBufferPointer { dash in
                     Self.findDelimiters(dash, in: body, of: bytes)
@@ -168,22 +162,15 @@ public enum MIMEParser {
         static func findDelimiters(_ dash: UnsafeBufferPointer<UInt8>, in body: Range<Int>,
                                    of buffer: UnsafeBufferPointer<UInt8>) -> [Delimiter] {
             var found = [Delimiter]()
-            guard let base = buffer.baseAddress, let dashBase = dash.baseAddress,
-                  body.lowerBound >= 0, body.upperBound <= buffer.count else { return found }
+            guard body.lowerBound >= 0, body.upperBound <= buffer.count else { return found }
             var lineStart = body.lowerBound
             // A line end already used by one delimiter cannot also open the next one.
             var previousEnd = body.lowerBound
             let end = body.upperBound
             while lineStart < end {
-                let lf: Int
-                if let hit = memchr(base + lineStart, Int32(Byte.lf), end - lineStart) {
-                    lf = UnsafeRawPointer(hit).assumingMemoryBound(to: UInt8.self) - base
-                } else {
-                    lf = end
-                }
+                let lf = ByteSearch.firstOffset(of: Byte.lf, in: buffer, within: lineStart..<end) ?? end
                 let next = lf < end ? lf + 1 : end
-                if lf - lineStart >= dash.count && buffer[lineStart] == Byte.dash
-                    && memcmp(base + lineStart, dashBase, dash.count) == 0 {
+                if lf - lineStart >= dash.count && ByteSearch.occurs(dash, at: lineStart, in: buffer) {
                     var i = lineStart + dash.count
                     var isClose = false
                     if i + 1 < lf, buffer[i] == Byte.dash, buffer[i + 1] == Byte.dash {

@@ -163,36 +163,15 @@ public enum AuthenticationResults {
 
     static let tspecials: Set<Unicode.Scalar> = ["(", ")", "<", ">", "@", ",", ";", ":", "\\", "\"", "/", "[", "]", "?", "="]
 
-    /// `dot-atom@domain` with an ASCII domain of letters, digits and hyphens.
-    ///
-    /// Over the UTF-8 bytes: any non-ASCII byte fails both character classes, as any
-    /// non-ASCII scalar did (the scalar-by-scalar version cost 20,000 instructions per message).
+    /// `dot-atom@domain` with an ASCII domain of letters, digits and hyphens. Over the UTF-8
+    /// bytes: a non-ASCII byte fails both classes, as a non-ASCII scalar did (the scalar-by-
+    /// scalar version cost 20,000 instructions per message).
     static func isPlainAddress(_ text: String) -> Bool {
         let bytes = Array(text.utf8)
         guard bytes.count <= maximumValueLength, let at = bytes.lastIndex(of: UInt8(ascii: "@")) else { return false }
-        func isAlnum(_ b: UInt8) -> Bool {
-            (b >= 0x61 && b <= 0x7A) || (b >= 0x41 && b <= 0x5A) || (b >= 0x30 && b <= 0x39)
-        }
-        func isDotAtom(_ s: ArraySlice<UInt8>, allowed: (UInt8) -> Bool) -> Bool {
-            guard !s.isEmpty else { return false }
-            var previousWasDot = true   // no leading dot, no empty label
-            for b in s {
-                if b == UInt8(ascii: ".") {
-                    if previousWasDot { return false }
-                    previousWasDot = true
-                } else {
-                    guard allowed(b) else { return false }
-                    previousWasDot = false
-                }
-            }
-            return !previousWasDot   // no trailing dot
-        }
-        return isDotAtom(bytes[..<at]) { isAlnum($0) || atextSymbols.contains($0) }
-            && isDotAtom(bytes[(at + 1)...]) { isAlnum($0) || $0 == UInt8(ascii: "-") }
+        return DotAtom.matches(bytes[..<at], allowed: DotAtom.isAtext)
+            && DotAtom.matches(bytes[(at + 1)...]) { DotAtom.isLetterOrDigit($0) || $0 == UInt8(ascii: "-") }
     }
-
-    /// RFC 5322 `atext` beyond letters and digits.
-    static let atextSymbols: [UInt8] = Array("!#$%&'*+-/=?^_`{|}~".utf8)
 
     /// A quoted string of printable ASCII; `"` and `\` are escaped, anything else that cannot
     /// stand in it (control characters, non-ASCII) becomes `?`.
