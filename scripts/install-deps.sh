@@ -67,10 +67,11 @@ else
     echo "install-deps: system packages already installed"
 fi
 
-# Python modules for the tests and the test PKI: pip only when missing.
+# Python modules for the tests and the test PKI: pip only when missing (module:package;
+# pytest-xdist runs the integration test files on two workers).
 py_missing=()
-for m in pytest cryptography; do
-    python3 -c "import $m" 2>/dev/null || py_missing+=("$m")
+for mp in pytest:pytest xdist:pytest-xdist cryptography:cryptography; do
+    python3 -c "import ${mp%%:*}" 2>/dev/null || py_missing+=("${mp#*:}")
 done
 if [ "${#py_missing[@]}" -gt 0 ]; then
     echo "install-deps: pip installing ${py_missing[*]}"
@@ -78,7 +79,7 @@ if [ "${#py_missing[@]}" -gt 0 ]; then
     python3 -m pip install -q "${py_missing[@]}" < /dev/null \
         || python3 -m pip install -q --break-system-packages "${py_missing[@]}" < /dev/null
 else
-    echo "install-deps: pytest and cryptography already available"
+    echo "install-deps: pytest, pytest-xdist and cryptography already available"
 fi
 
 if ! command -v swift >/dev/null; then

@@ -1037,12 +1037,20 @@ def nss_verify(message: bytes, ca_file: Path, workdir: Path) -> tuple[bool, str]
     return cp.returncode == 0 and "signer0.status=GoodSignature;" in log and "nsigners=1;" in log, log
 
 
+def gnupg_home() -> Path:
+    """A new, empty GnuPG home (mode 0700) in a short directory under the system's tmp.
+
+    gpg-agent puts its sockets in the home (the longest, S.gpg-agent.browser, 19 bytes): under a
+    pytest-xdist worker's tmp_path the socket name passes the 107 bytes a unix socket path may
+    have and gpg-agent exits with status 2. The caller kills the agent and removes the home."""
+    return Path(tempfile.mkdtemp(prefix="gnupg."))
+
+
 def gpgsm_verify(message: bytes, ca_file: Path, workdir: Path) -> tuple[bool, str]:
     """GnuPG's `gpgsm --verify` with a throw-away home that trusts the root (CRL checks off)."""
     content, der = signature_parts(message)
     d = Path(tempfile.mkdtemp(prefix="gpgsm.", dir=workdir))
-    home = d / "home"
-    home.mkdir(mode=0o700)
+    home = gnupg_home()
     env = dict(os.environ, GNUPGHOME=str(home))
     try:
         (home / "gpgsm.conf").write_text("disable-crl-checks\n")
@@ -1061,6 +1069,7 @@ def gpgsm_verify(message: bytes, ca_file: Path, workdir: Path) -> tuple[bool, st
         return cp.returncode == 0 and "Good signature" in err and "[GNUPG:] TRUST_FULLY" in out, out + err
     finally:
         run(["gpgconf", "--kill", "gpg-agent"], env=env, check=False, timeout=30)
+        shutil.rmtree(home, ignore_errors=True)
 
 
 ENROL_SCRIPT = """#!/usr/bin/env python3

@@ -16,6 +16,7 @@ import email.utils
 import hashlib
 import os
 import re
+import shutil
 import smtplib
 import subprocess
 from pathlib import Path
@@ -319,8 +320,7 @@ def test_nss_cmsutil_envelope_arrives_decrypted(dec_rig, tmp_path):
 
 def test_gpgsm_envelope_arrives_decrypted(dec_rig, tmp_path):
     """GnuPG's S/MIME tool encrypts to dora's certificate (chain trusted in a throw-away home)."""
-    home = tmp_path / "gnupg"
-    home.mkdir(mode=0o700)
+    home = rigmod.gnupg_home()
     env = {**os.environ, "GNUPGHOME": str(home)}
     (home / "gpgsm.conf").write_text("disable-crl-checks\n")
     try:
@@ -334,6 +334,7 @@ def test_gpgsm_envelope_arrives_decrypted(dec_rig, tmp_path):
             env=env)
     finally:
         subprocess.run(["gpgconf", "--kill", "gpg-agent"], env=env, capture_output=True, timeout=30)
+        shutil.rmtree(home, ignore_errors=True)
     subject = "encrypted by gpgsm"
     dec_rig.send_smtp(from_=PARTNER, to=DORA, data=enveloped_message(DORA, subject, (tmp_path / "gpgsm.der").read_bytes()),
                       external=True)

@@ -12,6 +12,7 @@ import importlib.util
 import email
 import os
 import signal
+import shutil
 import smtplib
 import subprocess
 from pathlib import Path
@@ -153,6 +154,7 @@ def test_encrypted_to_a_dropped_in_certificate_decrypts_with_openssl_nss_and_gpg
         assert dec.stdout == entity
     finally:
         subprocess.run(["gpgconf", "--kill", "gpg-agent"], env=env, capture_output=True, timeout=30)
+        shutil.rmtree(env["GNUPGHOME"], ignore_errors=True)
     assert "encrypted=1" in enc_rig.milter.log()
 
 
@@ -164,8 +166,7 @@ def gpgsm_home_with_key(key: Path, tmp_path: Path, attempts: int = 6) -> dict:
     fresh export into a fresh home imports, so this tries a few before it fails."""
     errors = []
     for attempt in range(1, attempts + 1):
-        home = tmp_path / f"gnupg{attempt}"
-        home.mkdir(mode=0o700)
+        home = rigmod.gnupg_home()
         env = {**os.environ, "GNUPGHOME": str(home)}
         p12 = tmp_path / f"l{attempt}.p12"
         run(["openssl", "pkcs12", "-export", "-in", str(key), "-inkey", str(key), "-passout", "pass:p12", "-name", "r",
@@ -178,6 +179,7 @@ def gpgsm_home_with_key(key: Path, tmp_path: Path, attempts: int = 6) -> dict:
             return env
         errors.append(f"attempt {attempt}: {imp.stderr.decode(errors='replace')}")
         subprocess.run(["gpgconf", "--kill", "gpg-agent"], env=env, capture_output=True, timeout=30)
+        shutil.rmtree(home, ignore_errors=True)
     raise AssertionError("gpgsm --import failed:\n" + "\n".join(errors))
 
 
