@@ -136,8 +136,12 @@ public final class MilterServer: Sendable {
         IdleWatchdog.shared.start()
 
         let finished = Atomic<Int32>(Int32.min)
+        let listener = ListenerThread()
+        Self.installListenerWakeHandler()
         let milterThread = Thread {
+            listener.enter()
             let rc = smfi_main()
+            listener.leave()
             finished.store(rc, ordering: .releasing)
             // smfi_main can end on its own (socket failure): wake the signal loop.
             kill(getpid(), SIGTERM)
@@ -162,9 +166,15 @@ public final class MilterServer: Sendable {
             }
             break
         }
-        _ = smfi_stop()
+        // libmilter's listener waits up to 5 s (MI_CHK_TIME) on the listening socket before it
+        // looks at its stop flag again, holding the lock that smfi_stop needs to close the
+        // socket; a stop or restart took that long. So smfi_stop runs on a thread of its own,
+        // and a signal to the listener ends each wait with EINTR until smfi_main returns (sent
+        // again every round: one may come before the flag is set or before the wait begins).
+        Thread { _ = smfi_stop() }.start()
         var waited = 0
         while finished.load(ordering: .acquiring) == Int32.min && waited < drainSeconds * 10 {
+            listener.signal(Self.listenerWakeSignal)
             usleep(100_000)
             waited += 1
         }
@@ -228,6 +238,20 @@ extension MilterServer {
         PeerFilter.droppedPackets(fd: filteredListener.load(ordering: .acquiring))
     }
 
+    /// The signal that interrupts libmilter's wait on the listening socket at a stop.
+    static let listenerWakeSignal = SIGUSR2
+
+    /// A handler that does nothing, installed without SA_RESTART: the signal's only job is to
+    /// make the listener's wait on the socket return EINTR (its default action would end the
+    /// process).
+    private static func installListenerWakeHandler() {
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = { _ in }
+        sigemptyset(&action.sa_mask)
+        action.sa_flags = 0
+        sigaction(listenerWakeSignal, &action, nil)
+    }
+
     /// Blocks SIGHUP, SIGTERM and SIGINT in the calling thread, so that every thread started
     /// afterwards inherits the mask and `run` alone receives them. Call first thing in main.
     /// Returns the set, for sigwait.
@@ -240,6 +264,28 @@ extension MilterServer {
         sigaddset(&signals, SIGINT)
         pthread_sigmask(SIG_BLOCK, &signals, nil)
         return signals
+    }
+}
+
+/// The thread that runs `smfi_main` (libmilter's listener), for a signal sent to it alone. The
+/// lock keeps the thread from ending between the look-up and pthread_kill: a pthread_t is
+/// not valid once its thread is gone.
+private final class ListenerThread: @unchecked Sendable {
+    private let lock = NSLock()
+    private var thread: pthread_t?
+
+    func enter() {
+        lock.withLock { thread = pthread_self() }
+    }
+
+    func leave() {
+        lock.withLock { thread = nil }
+    }
+
+    func signal(_ number: Int32) {
+        lock.withLock {
+            if let thread { _ = pthread_kill(thread, number) }
+        }
     }
 }
 
