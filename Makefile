@@ -11,7 +11,7 @@ PYTEST     ?= python3 -m pytest
 # The integration test files run on this many pytest-xdist workers, each file whole on one worker
 # (its module-scoped Postfix rig is built once); 0 runs them in one process.
 PYTEST_WORKERS ?= 2
-PYTEST_ARGS = -v -n $(PYTEST_WORKERS) --dist loadfile
+INTEGRATION_TESTS = SMIME_MILTER_BIN=$(abspath $(BIN)) $(PYTEST) -v -n $(PYTEST_WORKERS) --dist loadfile Tests/integration
 
 .PHONY: all deps build release test unit-test integration-test demo clean
 
@@ -30,12 +30,12 @@ unit-test: deps
 	$(SWIFT) test
 
 integration-test: build
-	SMIME_MILTER_BIN=$(abspath $(BIN)) $(PYTEST) $(PYTEST_ARGS) Tests/integration
+	$(INTEGRATION_TESTS)
 
 test: deps
 	$(SWIFT) build -c $(CONFIG)
 	$(SWIFT) test
-	SMIME_MILTER_BIN=$(abspath $(BIN)) $(PYTEST) $(PYTEST_ARGS) Tests/integration
+	$(INTEGRATION_TESTS)
 	$(MAKE) fuzz-smoke
 	$(MAKE) sanitize-ci
 

@@ -137,7 +137,6 @@ public final class MilterServer: Sendable {
 
         let finished = Atomic<Int32>(Int32.min)
         let listener = ListenerThread()
-        Self.installListenerWakeHandler()
         let milterThread = Thread {
             listener.enter()
             let rc = smfi_main()
@@ -174,7 +173,7 @@ public final class MilterServer: Sendable {
         Thread { _ = smfi_stop() }.start()
         var waited = 0
         while finished.load(ordering: .acquiring) == Int32.min && waited < drainSeconds * 10 {
-            listener.signal(Self.listenerWakeSignal)
+            listener.wake()
             usleep(100_000)
             waited += 1
         }
@@ -238,20 +237,6 @@ extension MilterServer {
         PeerFilter.droppedPackets(fd: filteredListener.load(ordering: .acquiring))
     }
 
-    /// The signal that interrupts libmilter's wait on the listening socket at a stop.
-    static let listenerWakeSignal = SIGUSR2
-
-    /// A handler that does nothing, installed without SA_RESTART: the signal's only job is to
-    /// make the listener's wait on the socket return EINTR (its default action would end the
-    /// process).
-    private static func installListenerWakeHandler() {
-        var action = sigaction()
-        action.__sigaction_handler.sa_handler = { _ in }
-        sigemptyset(&action.sa_mask)
-        action.sa_flags = 0
-        sigaction(listenerWakeSignal, &action, nil)
-    }
-
     /// Blocks SIGHUP, SIGTERM and SIGINT in the calling thread, so that every thread started
     /// afterwards inherits the mask and `run` alone receives them. Call first thing in main.
     /// Returns the set, for sigwait.
@@ -267,12 +252,23 @@ extension MilterServer {
     }
 }
 
-/// The thread that runs `smfi_main` (libmilter's listener), for a signal sent to it alone. The
-/// lock keeps the thread from ending between the look-up and pthread_kill: a pthread_t is
-/// not valid once its thread is gone.
+/// The thread that runs `smfi_main` (libmilter's listener), and the wake-up sent to it alone at
+/// a stop: SIGUSR2, whose handler does nothing and is installed without SA_RESTART, so its only
+/// effect is that the listener's wait on the socket returns EINTR (the signal's default action
+/// would end the process). The lock keeps the thread from ending between the look-up and
+/// pthread_kill: a pthread_t is not valid once its thread is gone.
 private final class ListenerThread: @unchecked Sendable {
+    private static let wakeSignal = SIGUSR2
     private let lock = NSLock()
     private var thread: pthread_t?
+
+    init() {
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = { _ in }
+        sigemptyset(&action.sa_mask)
+        action.sa_flags = 0
+        sigaction(Self.wakeSignal, &action, nil)
+    }
 
     func enter() {
         lock.withLock { thread = pthread_self() }
@@ -282,9 +278,9 @@ private final class ListenerThread: @unchecked Sendable {
         lock.withLock { thread = nil }
     }
 
-    func signal(_ number: Int32) {
+    func wake() {
         lock.withLock {
-            if let thread { _ = pthread_kill(thread, number) }
+            if let thread { _ = pthread_kill(thread, Self.wakeSignal) }
         }
     }
 }

@@ -29,6 +29,7 @@ kills what it started even after a failure.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import email
 import email.policy
@@ -43,7 +44,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PKI_SCRIPT = REPO_ROOT / "Tests" / "fixtures" / "make_test_pki.py"
@@ -1037,22 +1038,28 @@ def nss_verify(message: bytes, ca_file: Path, workdir: Path) -> tuple[bool, str]
     return cp.returncode == 0 and "signer0.status=GoodSignature;" in log and "nsigners=1;" in log, log
 
 
-def gnupg_home() -> Path:
-    """A new, empty GnuPG home (mode 0700) in a short directory under the system's tmp.
+@contextlib.contextmanager
+def gnupg_home() -> Iterator[tuple[Path, dict]]:
+    """A new, empty GnuPG home (mode 0700) and the environment naming it (GNUPGHOME); on leaving,
+    the home's gpg-agent is killed and the home removed.
 
-    gpg-agent puts its sockets in the home (the longest, S.gpg-agent.browser, 19 bytes): under a
-    pytest-xdist worker's tmp_path the socket name passes the 107 bytes a unix socket path may
-    have and gpg-agent exits with status 2. The caller kills the agent and removes the home."""
-    return Path(tempfile.mkdtemp(prefix="gnupg."))
+    The home is a short directory under the system's tmp: gpg-agent puts its sockets in it (the
+    longest, S.gpg-agent.browser), and under a pytest-xdist worker's tmp_path the socket name
+    passes the 107 bytes a unix socket path may have, so gpg-agent exits with status 2."""
+    home = Path(tempfile.mkdtemp(prefix="gnupg."))
+    env = dict(os.environ, GNUPGHOME=str(home))
+    try:
+        yield home, env
+    finally:
+        run(["gpgconf", "--kill", "gpg-agent"], env=env, check=False, timeout=30)
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def gpgsm_verify(message: bytes, ca_file: Path, workdir: Path) -> tuple[bool, str]:
     """GnuPG's `gpgsm --verify` with a throw-away home that trusts the root (CRL checks off)."""
     content, der = signature_parts(message)
     d = Path(tempfile.mkdtemp(prefix="gpgsm.", dir=workdir))
-    home = gnupg_home()
-    env = dict(os.environ, GNUPGHOME=str(home))
-    try:
+    with gnupg_home() as (home, env):
         (home / "gpgsm.conf").write_text("disable-crl-checks\n")
         run(["gpgsm", "--batch", "--import", str(ca_file)], env=env)
         listing = run(["gpgsm", "--with-colons", "--list-keys"], env=env).stdout.decode()
@@ -1067,9 +1074,6 @@ def gpgsm_verify(message: bytes, ca_file: Path, workdir: Path) -> tuple[bool, st
         cp = run(cmd, env=env, check=False)
         out, err = cp.stdout.decode(errors="replace"), cp.stderr.decode(errors="replace")
         return cp.returncode == 0 and "Good signature" in err and "[GNUPG:] TRUST_FULLY" in out, out + err
-    finally:
-        run(["gpgconf", "--kill", "gpg-agent"], env=env, check=False, timeout=30)
-        shutil.rmtree(home, ignore_errors=True)
 
 
 ENROL_SCRIPT = """#!/usr/bin/env python3

@@ -16,7 +16,6 @@ import email.utils
 import hashlib
 import os
 import re
-import shutil
 import smtplib
 import subprocess
 from pathlib import Path
@@ -320,10 +319,8 @@ def test_nss_cmsutil_envelope_arrives_decrypted(dec_rig, tmp_path):
 
 def test_gpgsm_envelope_arrives_decrypted(dec_rig, tmp_path):
     """GnuPG's S/MIME tool encrypts to dora's certificate (chain trusted in a throw-away home)."""
-    home = rigmod.gnupg_home()
-    env = {**os.environ, "GNUPGHOME": str(home)}
-    (home / "gpgsm.conf").write_text("disable-crl-checks\n")
-    try:
+    with rigmod.gnupg_home() as (home, env):
+        (home / "gpgsm.conf").write_text("disable-crl-checks\n")
         run(["gpgsm", "--batch", "--import", str(dec_rig.pki_dir / "root.pem"), str(dec_rig.pki_dir / "intermediate.pem"),
              str(dora_certificate(dec_rig))], env=env)
         listing = run(["gpgsm", "--with-colons", "--list-keys", "smime-milter Test Root CA"], env=env).stdout.decode()
@@ -332,9 +329,6 @@ def test_gpgsm_envelope_arrives_decrypted(dec_rig, tmp_path):
         (tmp_path / "in.txt").write_text(TEXT)
         run(["gpgsm", "--batch", "--output", str(tmp_path / "gpgsm.der"), "-r", DORA, "--encrypt", str(tmp_path / "in.txt")],
             env=env)
-    finally:
-        subprocess.run(["gpgconf", "--kill", "gpg-agent"], env=env, capture_output=True, timeout=30)
-        shutil.rmtree(home, ignore_errors=True)
     subject = "encrypted by gpgsm"
     dec_rig.send_smtp(from_=PARTNER, to=DORA, data=enveloped_message(DORA, subject, (tmp_path / "gpgsm.der").read_bytes()),
                       external=True)

@@ -8,14 +8,15 @@ certificate never gets plaintext; the store survives kill -9 of the milter.
 from __future__ import annotations
 
 import base64
+import contextlib
 import importlib.util
 import email
 import os
 import signal
-import shutil
 import smtplib
 import subprocess
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -146,40 +147,36 @@ def test_encrypted_to_a_dropped_in_certificate_decrypts_with_openssl_nss_and_gpg
     assert nss.returncode == 0, nss.stderr.decode()
     assert nss.stdout == entity
     # gpgsm --decrypt, the key imported as a legacy PKCS#12 (what gpgsm 2.2 reads).
-    env = gpgsm_home_with_key(key, tmp_path)
-    try:
+    with gpgsm_home_with_key(key, tmp_path) as env:
         dec = subprocess.run(["gpgsm", "--batch", "--pinentry-mode", "loopback", "--passphrase-fd", "0", "--decrypt",
                               str(tmp_path / "in.der")], input=b"p12\n", env=env, capture_output=True, timeout=60)
         assert dec.returncode == 0, dec.stderr.decode()
         assert dec.stdout == entity
-    finally:
-        subprocess.run(["gpgconf", "--kill", "gpg-agent"], env=env, capture_output=True, timeout=30)
-        shutil.rmtree(env["GNUPGHOME"], ignore_errors=True)
     assert "encrypted=1" in enc_rig.milter.log()
 
 
-def gpgsm_home_with_key(key: Path, tmp_path: Path, attempts: int = 6) -> dict:
-    """A throw-away GnuPG home holding `key` (PEM key + certificate), imported as legacy PKCS#12.
+@contextlib.contextmanager
+def gpgsm_home_with_key(key: Path, tmp_path: Path, attempts: int = 6) -> Iterator[dict]:
+    """A throw-away GnuPG home holding `key` (PEM key + certificate), imported as legacy PKCS#12;
+    yields its environment (rig.gnupg_home removes it afterwards).
 
     gpgsm 2.2 refuses about one in fifty of the PKCS#12 files OpenSSL writes ("error parsing or
     decrypting the PKCS#12 file"), depending only on the random salt, with every PBE choice; a
     fresh export into a fresh home imports, so this tries a few before it fails."""
     errors = []
     for attempt in range(1, attempts + 1):
-        home = rigmod.gnupg_home()
-        env = {**os.environ, "GNUPGHOME": str(home)}
-        p12 = tmp_path / f"l{attempt}.p12"
-        run(["openssl", "pkcs12", "-export", "-in", str(key), "-inkey", str(key), "-passout", "pass:p12", "-name", "r",
-             "-certpbe", "PBE-SHA1-3DES", "-keypbe", "PBE-SHA1-3DES", "-macalg", "sha1", "-out", str(p12)])
-        imp = subprocess.run(["gpgsm", "--batch", "--pinentry-mode", "loopback", "--passphrase-fd", "0", "--import",
-                              str(p12)], input=b"p12\n", env=env, capture_output=True, timeout=60)
-        listed = subprocess.run(["gpgsm", "--batch", "--with-colons", "--list-secret-keys"], env=env,
-                                capture_output=True, timeout=60)
-        if imp.returncode == 0 and any(l.startswith(b"crs:") for l in listed.stdout.splitlines()):
-            return env
-        errors.append(f"attempt {attempt}: {imp.stderr.decode(errors='replace')}")
-        subprocess.run(["gpgconf", "--kill", "gpg-agent"], env=env, capture_output=True, timeout=30)
-        shutil.rmtree(home, ignore_errors=True)
+        with rigmod.gnupg_home() as (_, env):
+            p12 = tmp_path / f"l{attempt}.p12"
+            run(["openssl", "pkcs12", "-export", "-in", str(key), "-inkey", str(key), "-passout", "pass:p12", "-name", "r",
+                 "-certpbe", "PBE-SHA1-3DES", "-keypbe", "PBE-SHA1-3DES", "-macalg", "sha1", "-out", str(p12)])
+            imp = subprocess.run(["gpgsm", "--batch", "--pinentry-mode", "loopback", "--passphrase-fd", "0", "--import",
+                                  str(p12)], input=b"p12\n", env=env, capture_output=True, timeout=60)
+            listed = subprocess.run(["gpgsm", "--batch", "--with-colons", "--list-secret-keys"], env=env,
+                                    capture_output=True, timeout=60)
+            if imp.returncode == 0 and any(l.startswith(b"crs:") for l in listed.stdout.splitlines()):
+                yield env
+                return
+            errors.append(f"attempt {attempt}: {imp.stderr.decode(errors='replace')}")
     raise AssertionError("gpgsm --import failed:\n" + "\n".join(errors))
 
 
