@@ -224,6 +224,13 @@ def analysis(b: Bench, speed: dict, e2e: list[dict], micro: str = "") -> list[st
         g = float(big["milter_rss_growth_kb"]) / 1024
         g8 = f" and the 100 MB 8-bit UTF-8 message by {float(big8['milter_rss_growth_kb']) / 1024:.0f} MB" \
             if big8 and big8.get("milter_rss_growth_kb") else ""
+
+        def growth(label: str, elsewhere: str) -> str:
+            """This run's growth for a streaming shape, or what the integration test measured."""
+            row = R(label)
+            if row and row.get("milter_rss_growth_kb"):
+                return f"{float(row['milter_rss_growth_kb']) / 1024:.0f} MB growth in this run ({label})"
+            return elsewhere
         L.append(
             f"**Large messages.** The 100 MB 7-bit message made the milter grow by {g:.0f} MB{g8}. Bodies over "
             "SpoolThreshold (default 8 MB) are collected in a spool file (private 0700 directory, removed with "
@@ -233,16 +240,20 @@ def analysis(b: Bench, speed: dict, e2e: list[dict], micro: str = "") -> list[st
             "long lines, `From ` lines, trailing white space) is converted to quoted-printable a run of whole lines "
             "at a time (StreamingTextConverter), once for the hash and once for the reply. Opaque signing of "
             "either streams too: OpenSSL's streaming encoder (CMS_STREAM) writes the SignedData to a nameless "
-            "scratch file in SpoolDirectory while hashing, and the reply is that file in base64 (100 MB: 8 MB "
-            "growth in Tests/integration/test_streaming.py, against 471 MB before). A multipart with large "
+            "scratch file in SpoolDirectory while hashing, and the reply is that file in base64 (100 MB: "
+            f"{growth('sign-rsa-100M-opaque-inet-c1', '8 MB growth in Tests/integration/test_streaming.py')}, "
+            "against 471 MB before). A multipart with large "
             "leaves (an 8-bit text part beside a base64 attachment, what 8BITMIME clients send) streams as "
             "well: StreamingMultipartConverter converts a skeleton of the message in memory with each leaf "
             "over 64 KB replaced by a sample, and the leaves are read from the file, copied or converted to "
-            "quoted-printable (100 MB, detached: 8 MB growth, against 276 MB before). Inbound verification "
+            "quoted-printable (100 MB, detached: "
+            f"{growth('sign-rsa-100M-multipart-inet-c1', '8 MB growth in Tests/integration/test_streaming.py')}, "
+            "against 276 MB before). Inbound verification "
             "of a large multipart/signed streams too: SignedBodyScanner finds the delimiters in one pass over "
             "the spool file, only the signature part is read into memory, and OpenSSL hashes part 1 straight "
-            "from the file through a source BIO (100 MB through Postfix: 8 MB growth in "
-            "Tests/integration/test_streaming.py, against 201 MB before). Other large shapes (opaque "
+            "from the file through a source BIO (100 MB: "
+            f"{growth('verify-100M-multipart-inet-c1', '8 MB growth through Postfix in Tests/integration/test_streaming.py')}, "
+            "against 201 MB before). Other large shapes (opaque "
             "signed-data, a signed part inside a multipart, part 1 with bare LF line ends) and a digest "
             "mismatch to be diagnosed are still read back into memory once; the first SpoolThreshold bytes "
             "of every body are collected in memory before the spool file starts.\n")

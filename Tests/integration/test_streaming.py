@@ -115,27 +115,10 @@ def test_opaque_signing_of_a_100_mb_body_streams(workdir):
         milter.close()
 
 
-def _write_8bitmime_multipart(path: Path, size: int) -> None:
-    """What a client with 8BITMIME sends: multipart/mixed with an 8-bit UTF-8 text part (half of
-    `size`) beside a base64 attachment (the other half), CRLF line ends."""
-    line = "Grüße aus Köln, une crème brûlée et 0123456789 pour la ligne de texte\r\n".encode()
-    b64 = (b"QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAx\r\n")
-    half = size // 2
-    with open(path, "wb") as f:
-        f.write(b"From: Alice <alice@example.com>\r\nTo: <bob@example.net>\r\nSubject: big 8bit multipart\r\n"
-                b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"mixed-1\"\r\n\r\n"
-                b"--mixed-1\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n")
-        f.write(line * (half // len(line)))
-        f.write(b"--mixed-1\r\nContent-Type: application/octet-stream; name=\"data.bin\"\r\n"
-                b"Content-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"data.bin\"\r\n\r\n")
-        f.write(b64 * (half // len(b64)))
-        f.write(b"--mixed-1--\r\n")
-
-
 def test_detached_signing_of_a_100_mb_8bit_multipart_streams(workdir):
     milter_bin, load_bin, d = workdir
     message = d / "multipart-8bit.eml"
-    _write_8bitmime_multipart(message, 100 * 1024 * 1024)
+    rigmod.write_8bitmime_multipart(message, 100 * 1024 * 1024)
     milter = Milter(milter_bin, d, "multipart", "alice@example.com alice\n")
     try:
         save = milter.dir / "saved"
