@@ -9,9 +9,10 @@ CONFIG     ?= debug
 BIN         = $(BUILD_DIR)/$(CONFIG)/smime-milter
 PYTEST     ?= python3 -m pytest
 # The integration test files run on this many pytest-xdist workers, each file whole on one worker
-# (its module-scoped Postfix rig is built once); 0 runs them in one process.
+# (its module-scoped Postfix rig is built once); 0 runs them in one process. The 15 slowest are
+# listed at the end (where CI time goes).
 PYTEST_WORKERS ?= 2
-INTEGRATION_TESTS = SMIME_MILTER_BIN=$(abspath $(BIN)) $(PYTEST) -v -n $(PYTEST_WORKERS) --dist loadfile Tests/integration
+INTEGRATION_TESTS = SMIME_MILTER_BIN=$(abspath $(BIN)) $(PYTEST) -v --durations=15 -n $(PYTEST_WORKERS) --dist loadfile Tests/integration
 
 .PHONY: all deps build release test unit-test integration-test demo clean
 
