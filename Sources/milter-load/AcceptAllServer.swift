@@ -9,9 +9,47 @@ import Foundation
 /// negotiation and end-of-message are answered. With `answersSMTPSteps` it answers connect,
 /// HELO, MAIL, RCPT and DATA as smime-milter does, which an MTA writing with Nagle's algorithm
 /// on (Postfix over TCP) needs to avoid delayed-ACK stalls: the form for measuring the MTA's
-/// own cost of the milter protocol.
+/// own cost of the milter protocol. With `replay` it answers every end-of-message with the same
+/// edits (changed header fields, a replaced body) before accepting: what a signing milter's result
+/// costs the MTA (the edits applied to the queue file, a larger message to deliver), without
+/// any signing.
 enum AcceptAllServer {
-    static func serve(_ endpoint: Endpoint, answersSMTPSteps: Bool = false) throws -> Never {
+    /// Edits sent at every end-of-message: the MIME header fields (MIME-Version, Content-*) and
+    /// the body of a message, e.g. one a signing milter produced.
+    struct Replay: Sendable {
+        var fields: [(name: String, value: String)]
+        var body: [UInt8]
+
+        init(message: MessageTemplate) {
+            fields = message.fields.filter {
+                let name = $0.name.lowercased()
+                return name == "mime-version" || name.hasPrefix("content-")
+            }
+            body = message.body
+        }
+
+        /// The edit packets, built once: SMFIR_CHGHEADER of the first field of each name (which
+        /// the MTA adds where the message has none), then SMFIR_REPLBODY in chunks of at most
+        /// 65,535 bytes.
+        var packets: [UInt8] {
+            var out: [UInt8] = []
+            for f in fields {
+                var payload: [UInt8] = []
+                Wire.appendUInt32(1, to: &payload)
+                payload += Array(f.name.utf8) + [0] + Array(f.value.utf8) + [0]
+                Wire.append(Wire.changeHeader, payload, to: &out)
+            }
+            var start = 0
+            while start < body.count {
+                let end = min(start + Wire.chunkSize, body.count)
+                Wire.append(Wire.replaceBody, body[start..<end], to: &out)
+                start = end
+            }
+            return out
+        }
+    }
+
+    static func serve(_ endpoint: Endpoint, answersSMTPSteps: Bool = false, replay: Replay? = nil) throws -> Never {
         let domain: Int32
         if case let .unix(path) = endpoint { domain = AF_UNIX; unlink(path) } else { domain = AF_INET }
         let listener = socket(domain, Int32(SOCK_STREAM.rawValue), 0)
@@ -22,6 +60,7 @@ enum AcceptAllServer {
         guard rc == 0 else { throw SocketError("bind \(endpoint)") }
         if case let .unix(path) = endpoint { chmod(path, 0o666) }
         guard listen(listener, 512) == 0 else { throw SocketError("listen") }
+        let edits = replay?.packets ?? []
         // Unbuffered, so that a script waiting for this line sees it at once.
         FileHandle.standardOutput.write(Data("accept-all milter listening on \(endpoint)\n".utf8))
         while true {
@@ -30,13 +69,15 @@ enum AcceptAllServer {
             if case .inet = endpoint {
                 setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
             }
-            let thread = Thread { serveConnection(Connection(fd: fd), answersSMTPSteps: answersSMTPSteps) }
+            let thread = Thread {
+                serveConnection(Connection(fd: fd), answersSMTPSteps: answersSMTPSteps, edits: edits)
+            }
             thread.stackSize = 1 << 20
             thread.start()
         }
     }
 
-    private static func serveConnection(_ connection: Connection, answersSMTPSteps: Bool) {
+    private static func serveConnection(_ connection: Connection, answersSMTPSteps: Bool, edits: [UInt8]) {
         let contentSteps = Wire.noReplyEOH | Wire.noReplyBody | Wire.noReplyHeader
         let noReply = answersSMTPSteps ? contentSteps
             : contentSteps | Wire.noReplyConnect | Wire.noReplyHelo | Wire.noReplyMail | Wire.noReplyRcpt
@@ -51,10 +92,12 @@ enum AcceptAllServer {
                     steps = offered & (noReply | Wire.noHelo | Wire.noUnknown | (answersSMTPSteps ? 0 : Wire.noData))
                     var payload: [UInt8] = []
                     Wire.appendUInt32(Wire.version, to: &payload)
-                    Wire.appendUInt32(0, to: &payload)
+                    // Actions: header changes and body replacement when there are edits to send.
+                    Wire.appendUInt32(edits.isEmpty ? 0 : Wire.changeHeaders | Wire.changeBody, to: &payload)
                     Wire.appendUInt32(steps, to: &payload)
                     Wire.append(Wire.optionNegotiation, payload, to: &reply)
                 case Wire.endOfBody:
+                    reply = edits
                     Wire.append(Wire.accept, [], to: &reply)
                 case Wire.quit:
                     return

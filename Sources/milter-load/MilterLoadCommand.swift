@@ -79,9 +79,13 @@ struct MilterLoadCommand: ParsableCommand {
     @Flag(help: "With --serve-accept-all: answer connect, HELO, MAIL, RCPT and DATA as smime-milter does (for an MTA that writes with Nagle on), not only end-of-message.")
     var answerSmtpSteps = false
 
+    @Option(help: "With --serve-accept-all: answer every end-of-message with this message's MIME header fields (changed, or added where missing) and body (replacing the MTA's), e.g. a saved signed message: what a signing milter's edits cost the MTA, without signing.")
+    var replayEdits: String?
+
     mutating func run() throws {
         if let serve = serveAcceptAll {
-            try AcceptAllServer.serve(try Endpoint.parse(serve), answersSMTPSteps: answerSmtpSteps)
+            let replay = try replayEdits.map { AcceptAllServer.Replay(message: try MessageTemplate.load(path: $0)) }
+            try AcceptAllServer.serve(try Endpoint.parse(serve), answersSMTPSteps: answerSmtpSteps, replay: replay)
         }
         guard let socket else { throw ValidationError("--socket is required") }
         let endpoint = try Endpoint.parse(socket)

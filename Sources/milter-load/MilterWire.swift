@@ -48,6 +48,8 @@ enum Wire {
 
     // Actions the MTA offers (SMFIF_*).
     static let allActions: UInt32 = 0x1FF
+    static let changeBody: UInt32 = 0x2
+    static let changeHeaders: UInt32 = 0x10
 
     // Protocol steps (SMFIP_*): the MTA offers all; the milter returns those it wants.
     static let noConnect: UInt32 = 0x1

@@ -170,6 +170,35 @@ def test_accept_all_milter_passes_messages_unchanged(binaries, workdir):
         rigmod.terminate(proc)
 
 
+def test_accept_all_milter_replays_the_edits_of_a_message(binaries, workdir):
+    """--replay-edits: every message comes back with the file's MIME header fields in place of its
+    own (milter-load's generated message has MIME-Version and a text/plain Content-Type) and the
+    file's body in place of the MTA's (the bench's measure of what a signing milter's edits cost the MTA)."""
+    _, load_bin = binaries
+    replay = workdir / "replay.eml"
+    body = b"".join(b"replayed line %05d of a body larger than one 64 KB chunk\r\n" % i for i in range(2000))
+    replay.write_bytes(b"From: <alice@example.com>\r\nSubject: not replayed\r\nMIME-Version: 1.0\r\n"
+                       b"Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\";\r\n"
+                       b" micalg=sha-256; boundary=\"b1\"\r\n\r\n" + body)
+    endpoint = f"unix:{workdir / 'replay.sock'}"
+    proc = subprocess.Popen([str(load_bin), "--serve-accept-all", endpoint, "--replay-edits", str(replay)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        rigmod.wait_listening(endpoint, proc, "milter-load --serve-accept-all --replay-edits")
+        rc, out, fields = _load(load_bin, "--socket", endpoint, "--mode", "pass-through", "--concurrency", "2",
+                                "--messages", "20", "--save", str(workdir / "replayed"), "--save-count", "1")
+        assert rc == 0, out
+        assert fields["messages"] == "20" and fields["signed"] == "20" and fields["verdicts"] == "accept:20", out
+        saved = next((workdir / "replayed").glob("*.eml")).read_bytes()
+        head, _, got = saved.partition(b"\r\n\r\n")
+        assert got == body
+        assert head.count(b"MIME-Version: 1.0") == 1 and head.count(b"Content-Type:") == 1, head
+        assert b"micalg=sha-256" in head and b"text/plain" not in head, head
+        assert b"Subject: not replayed" not in head, head
+    finally:
+        rigmod.terminate(proc)
+
+
 class _BadMilter:
     """Negotiates like a milter, then answers end-of-message with a header addition that lacks
     its value (one NUL-terminated string instead of two): milter-load must call it an error."""
