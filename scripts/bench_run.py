@@ -205,6 +205,22 @@ class Bench:
             raise
         return proc
 
+    def serve_accept_all(self, endpoint: str, args: list[str], what: str) -> tuple[subprocess.Popen, str]:
+        """milter-load's accept-all milter on `endpoint` (milter-load's form, inet:PORT@ADDRESS or
+        unix:PATH), answering the SMTP steps as smime-milter does; with it the endpoint in
+        Postfix's form (inet:ADDRESS:PORT)."""
+        proc = subprocess.Popen([str(self.load_bin), "--serve-accept-all", endpoint, "--answer-smtp-steps", *args],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            wait_listening(endpoint, proc, what)
+        except Exception:
+            stop(proc)
+            raise
+        if endpoint.startswith("inet:"):
+            port, address = endpoint[len("inet:"):].split("@")
+            return proc, f"inet:{address}:{port}"
+        return proc, endpoint
+
     def row(self, label: str) -> dict | None:
         return next((r for r in self.rows if r["label"] == label), None)
 
@@ -425,8 +441,8 @@ class Bench:
         settings = rigmod.MilterSettings(signing_table="alice@example.com alice detached\nbob@example.com bob detached\n",
                                          sender_map=None, extra="LogLevel warning")
         r = rigmod.Rig(milter_bin=self.milter_bin, milter_settings=settings, base_dir=str(self.work))
-        unix_proc = accept_all = accept_all_unix = null_milter = None
-        replay: list[subprocess.Popen] = []
+        unix_proc = null_milter = None
+        helpers: list[subprocess.Popen] = []   # the accept-all milters
         try:
             r.start()
             sock_dir = r.root / "milter-unix"
@@ -450,41 +466,23 @@ class Bench:
             rounds = 1 if self.quick else 5
             sessions = 8
             # Postfix's own cost of speaking the milter protocol: milter-load's accept-all milter
-            # answers at once and changes nothing (answering the SMTP steps, as smime-milter does).
-            accept_endpoint = f"inet:{free_port()}@127.0.0.1"
-            accept_all = subprocess.Popen([str(self.load_bin), "--serve-accept-all", accept_endpoint,
-                                           "--answer-smtp-steps"],
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-            wait_listening(accept_endpoint, accept_all, "accept-all milter (end to end)")
-            accept_port = accept_endpoint.split(":")[1].split("@")[0]
-            # The same do-nothing milter on a unix socket, so that inet and unix are each compared
-            # with their own floor (issue 14: inet within 5% of unix, both within 90% of it).
-            accept_unix = sock_dir / "accept-all.sock"
-            accept_all_unix = subprocess.Popen([str(self.load_bin), "--serve-accept-all", f"unix:{accept_unix}",
-                                                "--answer-smtp-steps"],
-                                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                               start_new_session=True)
-            wait_listening(f"unix:{accept_unix}", accept_all_unix, "accept-all milter (unix, end to end)")
-            # What the edits of a signature cost Postfix (header changes, the body replaced in the
-            # queue file, a message of about 5 KB instead of 2 KB to deliver) without any signing:
-            # the same do-nothing milter answering each message with the edits of a signed one.
-            replay_endpoint, replay_unix = f"inet:{free_port()}@127.0.0.1", sock_dir / "replay-edits.sock"
-            replay_args = ["--answer-smtp-steps", "--replay-edits", str(self.signed_message)]
-            replay = [subprocess.Popen([str(self.load_bin), "--serve-accept-all", endpoint, *replay_args],
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-                      for endpoint in (replay_endpoint, f"unix:{replay_unix}")]
-            wait_listening(replay_endpoint, replay[0], "edit-replaying milter (end to end)")
-            wait_listening(f"unix:{replay_unix}", replay[1], "edit-replaying milter (unix, end to end)")
-            replay_port = replay_endpoint.split(":")[1].split("@")[0]
-            plan = [("postfix-only", "", "alice@example.com"),
-                    ("accept-all-milter-inet", f"inet:127.0.0.1:{accept_port}", "alice@example.com"),
-                    ("accept-all-milter-unix", f"unix:{accept_unix}", "alice@example.com"),
-                    ("replay-edits-milter-inet", f"inet:127.0.0.1:{replay_port}", "alice@example.com"),
-                    ("replay-edits-milter-unix", f"unix:{replay_unix}", "alice@example.com"),
-                    ("milter-inet-rsa", inet_sock, "alice@example.com"),
-                    ("milter-inet-ecdsa", inet_sock, "bob@example.com"),
-                    ("milter-unix-rsa", f"unix:{unix_sock}", "alice@example.com"),
-                    ("milter-unix-ecdsa", f"unix:{unix_sock}", "bob@example.com")]
+            # answers at once and changes nothing (answering the SMTP steps, as smime-milter does),
+            # on inet and on unix, so that each socket is compared with its own floor (issue 14:
+            # inet within 5% of unix, both within 90% of it). The same milter answering each message
+            # with a signed message's edits (header changes, the body replaced in the queue file, a
+            # larger message to deliver) prices those edits without any signing.
+            replay_args = ["--replay-edits", str(self.signed_message)]
+            plan = [("postfix-only", "", "alice@example.com")]
+            for label, args in (("accept-all-milter", []), ("replay-edits-milter", replay_args)):
+                for kind, endpoint in (("inet", f"inet:{free_port()}@127.0.0.1"),
+                                       ("unix", f"unix:{sock_dir / (label + '.sock')}")):
+                    proc, postfix_endpoint = self.serve_accept_all(endpoint, args, f"{label} ({kind}, end to end)")
+                    helpers.append(proc)
+                    plan.append((f"{label}-{kind}", postfix_endpoint, "alice@example.com"))
+            plan += [("milter-inet-rsa", inet_sock, "alice@example.com"),
+                     ("milter-inet-ecdsa", inet_sock, "bob@example.com"),
+                     ("milter-unix-rsa", f"unix:{unix_sock}", "alice@example.com"),
+                     ("milter-unix-ecdsa", f"unix:{unix_sock}", "bob@example.com")]
             # libmilter's own do-nothing milter (scripts/null-milter.c): how much of the distance
             # between smime-milter and milter-load's accept-all milter is libmilter's.
             null_port = free_port()
@@ -514,9 +512,7 @@ class Bench:
             log(f"end to end failed: {e}")
         finally:
             stop(unix_proc)
-            stop(accept_all)
-            stop(accept_all_unix)
-            for proc in replay:
+            for proc in helpers:
                 stop(proc)
             stop(null_milter)
             try:
