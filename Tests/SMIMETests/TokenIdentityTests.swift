@@ -42,6 +42,20 @@ struct TokenIdentityTests {
         }
     }
 
+    @Test func twoKeysMadeInOneSecondForOneAddressGetTwoLabels() throws {
+        // An enrolment and a renewal in the same second: the time alone would give one label,
+        // and the key's URI would then name both objects.
+        let now = Date(timeIntervalSince1970: 1_796_472_000)
+        let first = TokenKeyGenerator.label(for: "kay@example.com", now: now, id: [0x1a, 0x2b, 0x3c, 0x4d, 0x5e])
+        let second = TokenKeyGenerator.label(for: "kay@example.com", now: now, id: [0x00, 0x2b, 0x3c, 0x4d, 0x5e])
+        #expect(first == "smime-kay@example.com-20261205T120000Z-1a2b3c4d")
+        #expect(first != second)
+        #expect(TokenKeyGenerator.label(for: "k ä/y@example.com", now: now, id: [1, 2, 3, 4])
+                == "smime-k___y@example.com-20261205T120000Z-01020304")
+        // Each label is a valid object value of a key URI.
+        #expect(try PKCS11URI("pkcs11:token=t;object=\(first);type=private").value("object") == first)
+    }
+
     @Test func readsAPINFileAndStripsTheLineEnd() throws {
         let dir = try TemporaryDirectory(prefix: "pin")
         let path = try dir.write("token.pin", Array("s3cret-PIN\r\n".utf8))
