@@ -199,6 +199,46 @@ def test_accept_all_milter_replays_the_edits_of_a_message(binaries, workdir):
         rigmod.terminate(proc)
 
 
+def test_edits_replayed_through_postfix_give_a_message_that_verifies(signing_rig, binaries, rcpt, tmp_path):
+    """The real-peer check of --replay-edits (the bench's edit-replaying milter): Postfix applies
+    the accept-all milter's edits, a message smime-milter signed, to a message of its own, and
+    what Postfix delivers verifies with openssl cms against the rig's root, carries the signed
+    body, and keeps the new message's own Subject (only MIME fields are replayed)."""
+    _, load_bin = binaries
+    r = signing_rig
+    r.send_smtp(from_="alice@example.com", to=rcpt,
+                data=f"From: Alice <alice@example.com>\nTo: <{rcpt}>\nSubject: signed for the replay\n\n"
+                     "the body the replay carries\n")
+    [signed] = r.sink.wait_for(rcpt)
+    assert rigmod.openssl_verify(signed.message, r.trust_anchor, tmp_path / "signed").ok, r.diagnostics()
+    replay = tmp_path / "replay.eml"
+    replay.write_bytes(rigmod.crlf(signed.message))
+
+    port = rigmod.free_port()
+    endpoint = f"inet:{port}@127.0.0.1"
+    proc = subprocess.Popen([str(load_bin), "--serve-accept-all", endpoint, "--replay-edits", str(replay)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ours = r.postfix.milter_socket
+    try:
+        rigmod.wait_listening(endpoint, proc, "milter-load --serve-accept-all --replay-edits")
+        r.postfix.postconf(f"smtpd_milters=inet:127.0.0.1:{port}", f"non_smtpd_milters=inet:127.0.0.1:{port}")
+        other = rcpt.replace("@", "-replayed@")
+        r.send_smtp(from_="carol@example.com", to=other,
+                    data=f"From: Carol <carol@example.com>\nTo: <{other}>\nSubject: not signed by anyone\n"
+                         "Content-Type: text/html\n\n<p>a body the milter replaces</p>\n")
+        [delivered] = r.sink.wait_for(other)
+    finally:
+        r.postfix.postconf(f"smtpd_milters={ours}", f"non_smtpd_milters={ours}")
+        rigmod.terminate(proc)
+    verification = rigmod.openssl_verify(delivered.message, r.trust_anchor, tmp_path / "replayed")
+    assert verification.ok, verification.output + "\n" + delivered.message.decode(errors="replace")
+    assert b"the body the replay carries" in verification.content
+    assert delivered.body == signed.body
+    head = delivered.header_bytes
+    assert b"Subject: not signed by anyone" in head and b"signed for the replay" not in head, head
+    assert b"text/html" not in head and head.count(b"MIME-Version:") == 1, head
+
+
 class _BadMilter:
     """Negotiates like a milter, then answers end-of-message with a header addition that lacks
     its value (one NUL-terminated string instead of two): milter-load must call it an error."""
