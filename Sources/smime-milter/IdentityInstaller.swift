@@ -64,7 +64,15 @@ struct IdentityInstaller {
             if fd >= 0 { adoptOwner(fd: fd); close(fd) }
         }
         let old = try? IdentityLoader.load(name: address, directory: directory, now: now, allowExpired: true)
-        let tag = old?.serialHex ?? String(Int(now.timeIntervalSince1970))
+        var tag = old?.serialHex ?? String(Int(now.timeIntervalSince1970))
+        // rename(2) replaces its target: an archived pair of the same tag (a pair that did not
+        // load, archived twice in one second; a serial reused by a CA) would lose its key.
+        let base = tag
+        var suffix = 1
+        while ["pem", "key"].contains(where: { FileManager.default.fileExists(atPath: "\(archive)/\(address).\(tag).\($0)") }) {
+            suffix += 1
+            tag = "\(base)-\(suffix)"
+        }
         for ext in ["pem", "key"] where FileManager.default.fileExists(atPath: "\(directory)/\(address).\(ext)") {
             try rename("\(directory)/\(address).\(ext)", "\(archive)/\(address).\(tag).\(ext)")
         }
