@@ -378,10 +378,13 @@ def write_document(b: Bench, speed: dict, e2e: list[dict], micro: str, started: 
     L += bench_store.section(b)
     L.append("## Micro-benchmarks (Benchmarks/, ordo-one/benchmark)\n")
     L.append(micro + "\n" if micro else "Not run.\n")
-    L.append("In-process, one thread, no milter protocol: `SignableEntity.make` is the MIME parse and 7-bit "
+    L.append("In-process, no milter protocol, one thread unless named: `SignableEntity.make` is the MIME parse and 7-bit "
              "canonical form, `CMS sign` the SignedData over it, `CMS parse` d2i_CMS_ContentInfo alone (with the "
              "certificates the signature carries), `CMS verify` signature, digest and certificate path, "
-             "`MessageVerifier` the whole inbound check of a 2 KB multipart/signed message.\n")
+             "`MessageVerifier` the whole inbound check of a 2 KB multipart/signed message. `CMS verify ..., 64 on "
+             "N threads` is 64 verifications spread over N threads of its own that share one trust store (the "
+             "time is for all 64): on 2 threads the in-process limit on both cores, on 8 what eight libmilter "
+             "threads verifying at once cost each other.\n")
     L.append("## Where the time goes\n")
     L += analysis(b, speed, e2e, micro)
     L.append("### Profile\n")

@@ -102,6 +102,33 @@ struct CMSSignerTests {
         #expect(results.get().count == 8)
     }
 
+    @Test func concurrentVerificationOnPlainThreadsSharingOneTrustStore() throws {
+        // As libmilter's threads verify: one trust store and one certificate cache for all,
+        // the same signer's certificates decoded once and handed to every thread.
+        let pki = try TestPKI.get()
+        let verifier = CMSVerifier(trust: try TrustStore(anchors: [pki.rootPEM]))
+        let signatures = try ["alice", "bob"].map { name in
+            let entity = Array("Content-Type: text/plain\r\n\r\nsigned by \(name)\r\n".utf8)
+            return (entity, try CMSSigner.sign(content: entity, identity: try pki.identity(name), digest: .sha256, detached: true))
+        }
+        let outcomes = LockedValue<[String: Int]>([:])
+        let group = DispatchGroup()
+        for index in 0..<8 {
+            group.enter()
+            Thread.detachNewThread {
+                defer { group.leave() }
+                for round in 0..<100 {
+                    let (entity, der) = signatures[(index + round) % 2]
+                    let good = verifier.verify(signedData: der, detachedContent: entity, at: Date()).status
+                    let altered = verifier.verify(signedData: der, detachedContent: entity + [0x0A], at: Date()).status
+                    outcomes.update { $0["\(good) \(altered)", default: 0] += 1 }
+                }
+            }
+        }
+        group.wait()
+        #expect(outcomes.get() == ["\(CMSVerification.Status.verified) \(CMSVerification.Status.contentAltered)": 800])
+    }
+
     @Test func emptyContentCanBeSigned() throws {
         let pki = try TestPKI.get()
         let der = try CMSSigner.sign(content: [], identity: try pki.identity("bob"), digest: .sha512, detached: false)
