@@ -165,6 +165,9 @@ public final class MilterServer: Sendable {
             }
             break
         }
+        // From here on an end-of-message that begins is answered with tempfail (the MTA keeps
+        // the message), so that the drain below ends with no thread signing or verifying.
+        milterShutdown.set()
         // libmilter's listener waits up to 5 s (MI_CHK_TIME) on the listening socket before it
         // looks at its stop flag again, holding the lock that smfi_stop needs to close the
         // socket; a stop or restart took that long. So smfi_stop runs on a thread of its own,
@@ -178,7 +181,7 @@ public final class MilterServer: Sendable {
             waited += 1
         }
         waited = 0
-        while inFlight.load(ordering: .acquiring) > 0 && waited < drainSeconds * 10 {
+        while inFlight.load(ordering: .sequentiallyConsistent) > 0 && waited < drainSeconds * 10 {
             usleep(100_000)
             waited += 1
         }
@@ -220,6 +223,21 @@ nonisolated(unsafe) var runtimeDelegate: (any MilterDelegate)?
 
 /// Messages between end-of-message and its reply, for the drain at shutdown.
 let inFlight = Atomic<Int>(0)
+
+/// Set when the milter begins to stop: end-of-message then answers tempfail at once.
+///
+/// The end-of-message counts itself in `inFlight` and then reads the flag; the stop sets the
+/// flag and then waits for `inFlight` to reach 0 (both sequentially consistent). So a message
+/// counted before the flag was set is waited for, and one counted after it sees the flag: none
+/// starts its work after the drain has seen 0.
+final class ShutdownFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    var isSet: Bool { value.load(ordering: .sequentiallyConsistent) }
+    func set() { value.store(true, ordering: .sequentiallyConsistent) }
+}
+
+/// The process's shutdown flag (MilterServer.run sets it).
+let milterShutdown = ShutdownFlag()
 
 /// Open MTA connections (one `MilterSession` each), for the metrics.
 let openConnections = Atomic<Int>(0)

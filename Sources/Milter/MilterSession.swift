@@ -44,11 +44,15 @@ final class MilterSession {
     /// Where end-of-message waits for its turn (`MaxConcurrentMessages`): the process's one gate.
     let gate: MessageWorkGate
 
+    /// Set when the milter is stopping (the process's one flag).
+    let shutdown: ShutdownFlag
+
     init(delegate: (any MilterDelegate)?, connection: ConnectionInfo = ConnectionInfo(clientAddress: nil),
-         gate: MessageWorkGate = messageWorkGate) {
+         gate: MessageWorkGate = messageWorkGate, shutdown: ShutdownFlag = milterShutdown) {
         self.delegate = delegate
         self.connection = connection
         self.gate = gate
+        self.shutdown = shutdown
         openConnections.add(1, ordering: .relaxed)
     }
 
@@ -138,12 +142,22 @@ final class MilterSession {
     /// sink). Every failure (a body that could not be collected, an edit the MTA refused) is
     /// decided by the evaluator's `FailureRules`. Forgets the message afterwards.
     func endOfMessage(queueID: String?, sink: some EditSink) -> MilterAction {
-        inFlight.add(1, ordering: .acquiringAndReleasing)
+        inFlight.add(1, ordering: .sequentiallyConsistent)
         defer {
             resetMessage()
-            inFlight.subtract(1, ordering: .acquiringAndReleasing)
+            inFlight.subtract(1, ordering: .sequentiallyConsistent)
         }
         guard let delegate else { return .tempfail(FailureRules.notProcessed) }
+        // Read after counting this message in inFlight (see ShutdownFlag).
+        if shutdown.isSet {
+            let outcome = FailureRules.stopping
+            sink.setReply(outcome.action.reply!)
+            let message = MessageContext(
+                queueID: queueID, connection: connection, saslLogin: saslLogin,
+                envelopeSender: envelopeSender, recipients: recipients, fields: fields, body: .empty)
+            delegate.finished(message, outcome: outcome, milliseconds: 0)
+            return outcome.action
+        }
         let evaluator = self.evaluator ?? delegate.currentEvaluator()
         let limit = delegate.messageWorkLimit() ?? 0
         guard gate.enter(limit: limit) else {

@@ -18,6 +18,9 @@ struct RunCommand: ParsableCommand {
     @OptionGroup var options: ConfigOption
 
     func run() throws {
+        // Before any other OpenSSL call: worker threads may still be in libcrypto when the
+        // process exits, and OpenSSL's atexit clean-up would pull its state from under them.
+        OpenSSLProcessState.keepUntilExit()
         // Before any thread exists, so that all inherit it (see MilterServer.run).
         MilterServer.blockSignals()
         let setup: LoadedSetup

@@ -298,6 +298,32 @@ import Testing
     }
 }
 
+/// Stopping: once the shutdown flag is set, an end-of-message is tempfailed before the policy
+/// (and so before any signing or verifying) runs, with its log line; the MTA keeps the message.
+@Suite struct ShutdownTests {
+    @Test func anEndOfMessageAfterTheStopBeganIsTempfailedWithoutThePolicy() throws {
+        let evaluator = ScriptedEvaluator { _ in PolicyOutcome(decision: .skipped(reason: "decided")) }
+        let delegate = RecordingDelegate(evaluator)
+        let shutdown = ShutdownFlag()
+        let session = MilterSession(delegate: delegate, gate: MessageWorkGate(maximumWait: 1), shutdown: shutdown)
+        session.feed(fields: sampleFields, body: sampleBody)
+        #expect(session.endOfMessage(queueID: "Q1", sink: RecordingSink()) == .accept)
+        shutdown.set()
+        session.feed(fields: sampleFields, body: sampleBody)
+        let sink = RecordingSink()
+        let action = session.endOfMessage(queueID: "Q2", sink: sink)
+        #expect(action == .tempfail(code: "451", xcode: "4.3.2", text: "smime-milter: stopping, try again later"))
+        #expect(sink.replies.map(\.xcode) == ["4.3.2"])
+        #expect(evaluator.messages.count == 1, "the policy must not run once the stop began")
+        #expect(delegate.finishedOutcomes.count == 2)
+        guard case .error(let reason)? = delegate.finishedOutcomes.last?.decision else {
+            Issue.record("expected an error decision for the log line")
+            return
+        }
+        #expect(reason == "the milter is stopping")
+    }
+}
+
 /// `MaxConcurrentMessages`: end-of-message waits for a place at the gate; one that waits past
 /// the gate's bound is tempfailed with the reason in the log line, and the MTA retries.
 @Suite struct MessageWorkGateTests {

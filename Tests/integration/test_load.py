@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import struct
 import subprocess
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -147,6 +149,49 @@ def test_load_verify_mode_sends_a_presigned_message_from_outside(binaries, workd
     for path in (d / "verified").glob("*.eml"):
         ok, _, text = _verify(path, workdir / "pki" / "root.pem")
         assert ok, text
+
+
+STOPS_UNDER_LOAD = 15
+
+
+def test_stopped_under_load_the_milter_exits_cleanly_every_time(binaries, workdir):
+    """SIGTERM while eight sessions are being signed, fifteen times: exit status 0 and "stopped"
+    in the log each time, and the end-of-messages that came after the stop began are answered
+    with tempfail (the MTA keeps those messages). Before, about one stop in ten under load died of
+    SIGSEGV in libcrypto or libc: OpenSSL's atexit clean-up freed its state while a worker
+    thread was still signing."""
+    milter_bin, load_bin = binaries
+    d = workdir / "stops"
+    d.mkdir()
+    endpoint = f"inet:{rigmod.free_port()}@127.0.0.1"
+    (d / "signing.table").write_text("alice@example.com alice detached\nbob@example.com bob detached\n")
+    (d / "milter.conf").write_text(
+        f"Socket {endpoint}\nMode s\nInternalHosts 127.0.0.1\n"
+        f"CertificateDir {workdir / 'pki' / 'certs'}\nSigningTable {d / 'signing.table'}\n")
+    log_path = d / "milter.log"
+    codes = []
+    for i in range(STOPS_UNDER_LOAD):
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen([str(milter_bin), "run", "--config", str(d / "milter.conf")],
+                                    stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        load = None
+        try:
+            rigmod.wait_listening(endpoint, proc, "smime-milter")
+            load = subprocess.Popen([str(load_bin), "--socket", endpoint, "--mode", ("sign-rsa", "sign-ecdsa")[i % 2],
+                                     "--concurrency", "8", "--seconds", "30"],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(0.5 + (i % 4) * 0.2)
+            proc.send_signal(signal.SIGTERM)
+            codes.append(proc.wait(timeout=60))
+        finally:
+            rigmod.terminate(proc)
+            if load is not None:
+                load.kill()
+                load.wait(timeout=10)
+    log = log_path.read_text(errors="replace")
+    assert codes == [0] * STOPS_UNDER_LOAD, (codes, log[-3000:])
+    assert log.count("smime-milter stopped") == STOPS_UNDER_LOAD, log[-3000:]
+    assert "the milter is stopping" in log, log[-3000:]
 
 
 def test_accept_all_milter_passes_messages_unchanged(binaries, workdir):

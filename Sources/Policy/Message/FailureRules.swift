@@ -80,6 +80,12 @@ public struct FailureRules: Sendable, Equatable {
             action: .tempfail(code: "451", xcode: "4.3.2", text: "smime-milter: busy, try again later"))
     }
 
+    /// A message whose end-of-message came after the milter began to stop: tempfail whatever
+    /// `OnError` says (the MTA keeps it and sends it again once the milter is back).
+    public static let stopping = PolicyOutcome(
+        decision: .error(reason: "the milter is stopping"),
+        action: .tempfail(code: "451", xcode: "4.3.2", text: "smime-milter: stopping, try again later"))
+
     /// `MaxConnections`: the reply at connect when `open` connections (this one included) pass
     /// `limit`, or nil when the connection is served. 4.3.2 is RFC 3463's "system not accepting
     /// network messages".
