@@ -148,34 +148,28 @@ final class MilterSession {
             inFlight.subtract(1, ordering: .sequentiallyConsistent)
         }
         guard let delegate else { return .tempfail(FailureRules.notProcessed) }
-        // Read after counting this message in inFlight (see ShutdownFlag).
-        if shutdown.isSet {
-            let outcome = FailureRules.stopping
+        // The message's context before its body is taken: what a refusal's log line shows.
+        let context = MessageContext(
+            queueID: queueID, connection: connection, saslLogin: saslLogin,
+            envelopeSender: envelopeSender, recipients: recipients, fields: fields, body: .empty)
+        // A refusal before the policy runs: tempfail with its reason, logged like any message.
+        func refuse(_ outcome: PolicyOutcome, milliseconds: Double) -> MilterAction {
             sink.setReply(outcome.action.reply!)
-            let message = MessageContext(
-                queueID: queueID, connection: connection, saslLogin: saslLogin,
-                envelopeSender: envelopeSender, recipients: recipients, fields: fields, body: .empty)
-            delegate.finished(message, outcome: outcome, milliseconds: 0)
+            delegate.finished(context, outcome: outcome, milliseconds: milliseconds)
             return outcome.action
         }
+        // Read after counting this message in inFlight (see ShutdownFlag).
+        if shutdown.isSet { return refuse(FailureRules.stopping, milliseconds: 0) }
         let evaluator = self.evaluator ?? delegate.currentEvaluator()
         let limit = delegate.messageWorkLimit() ?? 0
         guard gate.enter(limit: limit) else {
-            let outcome = FailureRules.busy(limit: limit, waited: gate.maximumWait)
-            sink.setReply(outcome.action.reply!)
-            let message = MessageContext(
-                queueID: queueID, connection: connection, saslLogin: saslLogin,
-                envelopeSender: envelopeSender, recipients: recipients, fields: fields, body: .empty)
-            delegate.finished(message, outcome: outcome, milliseconds: gate.maximumWait * 1000)
-            return outcome.action
+            return refuse(FailureRules.busy(limit: limit, waited: gate.maximumWait), milliseconds: gate.maximumWait * 1000)
         }
         defer { gate.leave() }
         // The time the milter itself spends (decision, signing or verifying, edits); the SMTP
         // dialogue before end-of-message is the client's and the MTA's time, not ours.
         let started = ContinuousClock.now
-        var message = MessageContext(
-            queueID: queueID, connection: connection, saslLogin: saslLogin,
-            envelopeSender: envelopeSender, recipients: recipients, fields: fields, body: .empty)
+        var message = context
         var outcome: PolicyOutcome
         do {
             // takeBody lets go of the session's copy: the context holds the only one.

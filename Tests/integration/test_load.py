@@ -62,6 +62,15 @@ def workdir():
     shutil.rmtree(d, ignore_errors=True)
 
 
+def _write_signing_config(d: Path, workdir: Path, endpoint: str, extra: str = "") -> None:
+    """d/milter.conf: smime-milter on `endpoint` signing for alice (RSA) and bob (ECDSA) with the
+    workdir's test PKI, plus `extra` lines."""
+    (d / "signing.table").write_text("alice@example.com alice detached\nbob@example.com bob detached\n")
+    (d / "milter.conf").write_text(
+        f"Socket {endpoint}\nMode s\nInternalHosts 127.0.0.1\n"
+        f"CertificateDir {workdir / 'pki' / 'certs'}\nSigningTable {d / 'signing.table'}\n{extra}")
+
+
 @pytest.fixture(scope="module", params=["inet", "unix"])
 def milter(request, binaries, workdir):
     """smime-milter signing for alice (RSA) and bob (ECDSA), on an inet or a unix socket."""
@@ -69,10 +78,7 @@ def milter(request, binaries, workdir):
     d = workdir / request.param
     d.mkdir()
     endpoint = f"inet:{rigmod.free_port()}@127.0.0.1" if request.param == "inet" else f"unix:{d / 'milter.sock'}"
-    (d / "signing.table").write_text("alice@example.com alice detached\nbob@example.com bob detached\n")
-    (d / "milter.conf").write_text(
-        f"Socket {endpoint}\nSocketMode 0600\nMode s\nInternalHosts 127.0.0.1\n"
-        f"CertificateDir {workdir / 'pki' / 'certs'}\nSigningTable {d / 'signing.table'}\nLogLevel warning\n")
+    _write_signing_config(d, workdir, endpoint, "SocketMode 0600\nLogLevel warning\n")
     log = open(d / "milter.log", "wb")
     proc = subprocess.Popen([str(milter_bin), "run", "--config", str(d / "milter.conf")],
                             stdout=log, stderr=log, stdin=subprocess.DEVNULL)
@@ -164,10 +170,7 @@ def test_stopped_under_load_the_milter_exits_cleanly_every_time(binaries, workdi
     d = workdir / "stops"
     d.mkdir()
     endpoint = f"inet:{rigmod.free_port()}@127.0.0.1"
-    (d / "signing.table").write_text("alice@example.com alice detached\nbob@example.com bob detached\n")
-    (d / "milter.conf").write_text(
-        f"Socket {endpoint}\nMode s\nInternalHosts 127.0.0.1\n"
-        f"CertificateDir {workdir / 'pki' / 'certs'}\nSigningTable {d / 'signing.table'}\n")
+    _write_signing_config(d, workdir, endpoint)
     log_path = d / "milter.log"
     codes = []
     for i in range(STOPS_UNDER_LOAD):
